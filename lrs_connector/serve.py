@@ -1,0 +1,61 @@
+"""`lrs-connector serve`: the app under gunicorn, a production WSGI server.
+
+With `embedded_processor` on, each web process also runs the processing loop in a thread, so
+the embedded default needs one command; the queue's locking keeps them from taking the same
+statements. Gunicorn restarts a dead web process, and with it its processor.
+"""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from lrs_connector.settings import Settings
+
+
+class _Server(BaseApplication):
+    def __init__(self, settings: Settings, options: dict) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from lrs_connector.app import create_app
+
+        return create_app(self.settings)
+
+
+def _post_worker_init(worker) -> None:
+    app = worker.wsgi
+    settings = app.extensions["lrs_settings"]
+    if settings.embedded_processor:
+        from lrs_connector import processing
+
+        processing.start_thread(
+            app.extensions["lrs_engine"],
+            batch_size=settings.process_batch_size,
+            idle_seconds=settings.process_idle_seconds,
+        )
+
+
+def run(settings: Settings) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM stop gracefully)."""
+    options = {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.web_workers,
+        "threads": settings.web_threads,
+        "worker_class": "gthread",
+        "keepalive": 5,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "post_worker_init": _post_worker_init,
+        "limit_request_line": 8190,
+        "proc_name": "lrs-connector",
+    }
+    _Server(settings, options).run()

@@ -1,0 +1,244 @@
+"""The one settings object: defaults, then an optional TOML file, then `LRS_CONNECTOR_*` variables.
+
+Every option is declared once below, with its type, default and help text; start-up validates all of
+them and a wrong value stops the service with a message naming the option and where it came from.
+The configuration reference in docs/configuration.md is generated from these declarations.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LRS_CONNECTOR_"
+CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or has a value of the wrong kind."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "lrs-connector")
+
+
+def _option(default: Any, help: str, *, secret: bool = False, choices: tuple = (), minimum=None):
+    return field(
+        default=default,
+        metadata={"help": help, "secret": secret, "choices": choices, "minimum": minimum},
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with `load_settings()`, never by hand in production code."""
+
+    data_dir: str = _option(
+        "", "Folder for the embedded SQLite database and other local state. "
+        "Empty means $XDG_DATA_HOME/lrs-connector (~/.local/share/lrs-connector)."
+    )
+    database_url: str = _option(
+        "", "SQLAlchemy database URL. Empty means SQLite in data_dir. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/dbname.", secret=True
+    )
+    public_base_url: str = _option(
+        "http://127.0.0.1:8080",
+        "The URL users and LRSs reach the connector at; used in the `authority` the connector "
+        "sets and in links it publishes.",
+    )
+    host: str = _option("127.0.0.1", "Address `lrs-connector serve` listens on.")
+    port: int = _option(8080, "Port `lrs-connector serve` listens on.", minimum=1)
+    web_workers: int = _option(2, "Web server processes started by `serve`.", minimum=1)
+    web_threads: int = _option(4, "Threads per web server process.", minimum=1)
+    auto_migrate: bool = _option(
+        True, "`serve` applies pending database migrations at start. Turn off when several "
+        "processes share one database and run `lrs-connector db upgrade` once per release."
+    )
+    embedded_processor: bool = _option(
+        True, "Run the statement processing loop inside `serve` (one thread per web process). "
+        "Turn off when running `lrs-connector process` workers separately."
+    )
+    process_batch_size: int = _option(
+        500, "Statements a processing worker takes per transaction.", minimum=1
+    )
+    process_idle_seconds: float = _option(
+        0.5, "How long a processing worker sleeps when the queue is empty.", minimum=0.01
+    )
+    max_request_bytes: int = _option(
+        8 * 1024 * 1024, "Largest request body accepted; larger ones get 413.", minimum=1024
+    )
+    max_json_depth: int = _option(
+        32, "Deepest JSON nesting accepted in a request body (400 beyond it).", minimum=8
+    )
+    max_batch_statements: int = _option(
+        5000, "Most statements accepted in one request.", minimum=1
+    )
+    quarantine_normalisations: tuple[str, ...] = _option(
+        (), "Normalisations applied when a quarantined statement is re-admitted without a "
+        "corrected copy (see docs/intake.md). Comma-separated in the environment."
+    )
+    normalise_activity_iri_base: str = _option(
+        "", "Base IRI the `activity-id-to-iri` normalisation puts in front of activity ids that "
+        "are not IRIs, e.g. https://lms.example.org/activities/."
+    )
+    credential_cache_seconds: float = _option(
+        5.0, "How long a verified credential is trusted before the database is asked again "
+        "(a disabled or rotated source stops working within this time).", minimum=0.0
+    )
+    log_format: str = _option(
+        "auto", "Log lines as `json`, readable `text`, or `auto` (text on a terminal).",
+        choices=("auto", "json", "text"),
+    )
+    log_level: str = _option(
+        "INFO", "Lowest level logged.", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.resolved_data_dir) / 'lrs-connector.db'}"
+
+    @property
+    def resolved_data_dir(self) -> str:
+        return self.data_dir or _default_data_dir()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def describe(self) -> dict[str, Any]:
+        """The settings with secrets masked, for `doctor` and logs."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.metadata["secret"] and value else value
+        return out
+
+
+def option_reference() -> list[dict[str, Any]]:
+    """Every option with its type, default, environment variable and help (for the docs)."""
+    rows = []
+    for f in fields(Settings):
+        rows.append(
+            {
+                "name": f.name,
+                "type": _type_name(f.type),
+                "default": f.default,
+                "env": ENV_PREFIX + f.name.upper(),
+                "help": f.metadata["help"],
+                "choices": f.metadata["choices"],
+            }
+        )
+    return rows
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults < TOML file (`config_file` or $LRS_CONNECTOR_CONFIG) < environment < overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    known = {f.name: f for f in fields(Settings)}
+
+    path = config_file or environ.get(CONFIG_FILE_VARIABLE)
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise SettingsError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
+        section = data.get("lrs_connector", data)
+        for key, raw in section.items():
+            if key not in known:
+                raise SettingsError(f"{path}: unknown setting {key!r}")
+            values[key] = raw
+            origins[key] = f"{path}: {key}"
+
+    for name in known:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = environ[env_name]
+            origins[name] = env_name
+    for name in environ:
+        if (
+            name.startswith(ENV_PREFIX)
+            and name != CONFIG_FILE_VARIABLE
+            and name[len(ENV_PREFIX):].lower() not in known
+            and not name.startswith(ENV_PREFIX + "TEST_")
+        ):
+            raise SettingsError(f"unknown environment variable {name}")
+    for name, raw in (overrides or {}).items():
+        if name not in known:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = raw
+        origins[name] = f"setting {name}"
+
+    converted = {}
+    for name, raw in values.items():
+        f = known[name]
+        converted[name] = _convert(raw, f, origins[name])
+    return Settings(**converted)
+
+
+def _type_name(annotation: Any) -> str:
+    return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+        str(annotation), "list of strings"
+    )
+
+
+def _convert(raw: Any, f, origin: str) -> Any:
+    kind = str(f.type)
+    try:
+        if kind == "bool":
+            value = _to_bool(raw)
+        elif kind == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value = int(raw)
+        elif kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+        elif kind == "str":
+            if not isinstance(raw, str):
+                raise ValueError
+            value = raw
+        else:
+            if isinstance(raw, str):
+                value = tuple(part.strip() for part in raw.split(",") if part.strip())
+            elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+                value = tuple(raw)
+            else:
+                raise ValueError
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"{origin}: expected {_type_name(f.type)} for {f.name}, got {raw!r}"
+        ) from None
+    choices = f.metadata["choices"]
+    if choices and value not in choices:
+        raise SettingsError(f"{origin}: {f.name} must be one of {', '.join(choices)}, got {value!r}")
+    minimum = f.metadata["minimum"]
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{origin}: {f.name} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)

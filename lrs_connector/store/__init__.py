@@ -1,0 +1,1 @@
+"""Storage adapter: tables, migrations and the repositories the services write through."""

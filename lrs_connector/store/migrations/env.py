@@ -1,0 +1,15 @@
+"""Alembic environment: runs migrations on the connection `lrs_connector.store.schema` hands over."""
+
+from alembic import context
+
+from lrs_connector.store.tables import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,41 @@
+"""The processing queue: intake appends, workers take a batch and remove it in one transaction.
+
+On PostgreSQL several workers take batches at once with `FOR UPDATE SKIP LOCKED`, so no entry
+is handed to two workers. On SQLite the write transaction itself (`BEGIN IMMEDIATE`) gives each
+worker the queue alone. A worker that dies mid-batch rolls back, and the entries stay queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lrs_connector.store.tables import processing_queue
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    seq: int
+    statement_id: str
+    event: str
+
+
+def take(conn: Connection, limit: int) -> list[QueueEntry]:
+    """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final."""
+    query = sa.select(
+        processing_queue.c.seq, processing_queue.c.statement_id, processing_queue.c.event
+    ).order_by(processing_queue.c.seq).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    entries = [QueueEntry(r.seq, r.statement_id, r.event) for r in conn.execute(query)]
+    if entries:
+        conn.execute(
+            processing_queue.delete().where(processing_queue.c.seq.in_([e.seq for e in entries]))
+        )
+    return entries
+
+
+def depth(conn: Connection) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(processing_queue)).scalar_one()

@@ -1,0 +1,119 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in `migrations/versions` create them.
+
+Statements keep their full JSON as text, exactly as stored (normalised by the connector), plus
+the few columns that queries filter on. `seq` gives every statement a stable arrival order for
+keyset pagination and streaming replays.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Timestamp(sa.TypeDecorator):
+    """Aware UTC datetimes on both databases (SQLite would otherwise drop the offset)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("rotated_at", Timestamp(), nullable=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("rotated_at", Timestamp(), nullable=True),
+)
+
+statements = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("source_id", sa.Integer, sa.ForeignKey("sources.id"), nullable=True),
+    sa.Column("received_via", sa.String(16), nullable=False),
+    sa.Column("received_at", Timestamp(), nullable=False),
+    sa.Column("timestamp", Timestamp(), nullable=False),
+    sa.Column("verb_id", sa.Text, nullable=False),
+    sa.Column("object_type", sa.String(16), nullable=False),
+    sa.Column("object_id", sa.Text, nullable=True),
+    sa.Column("registration", sa.String(36), nullable=True),
+    sa.Column("voids", sa.String(36), nullable=True, index=True),
+    sa.Column("voided", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("body", sa.Text, nullable=False),
+)
+sa.Index("ix_statements_verb_id", statements.c.verb_id)
+sa.Index("ix_statements_object_id", statements.c.object_id)
+sa.Index("ix_statements_source_seq", statements.c.source_id, statements.c.seq)
+
+processing_queue = sa.Table(
+    "processing_queue",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("statement_id", sa.String(36), nullable=False),
+    # "stored": a new statement to map; "voided": a stored statement that must stop counting.
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("enqueued_at", Timestamp(), nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source_id", sa.Integer, sa.ForeignKey("sources.id"), nullable=True),
+    sa.Column("statement_id", sa.String(64), nullable=True, index=True),
+    sa.Column("body_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("problems", sa.JSON, nullable=False),
+    sa.Column("received_at", Timestamp(), nullable=False),
+    sa.Column("last_received_at", Timestamp(), nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
+    # held: waiting for an admin; readmitted: stored after a fix; discarded: dropped on purpose.
+    sa.Column("status", sa.String(16), nullable=False, server_default="held"),
+    sa.Column("resolved_at", Timestamp(), nullable=True),
+    sa.Column("resolution", sa.Text, nullable=True),
+)
+sa.Index("ix_quarantine_status_id", quarantine.c.status, quarantine.c.id)

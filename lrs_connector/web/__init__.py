@@ -1,0 +1,1 @@
+"""HTTP adapters: thin Flask blueprints that translate a request into one service call."""

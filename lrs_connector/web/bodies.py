@@ -1,0 +1,45 @@
+"""Reading request bodies: JSON (orjson) or xAPI multipart/mixed with attachments.
+
+The size bound is Flask's MAX_CONTENT_LENGTH (413 beyond it); malformed JSON is a 400 that
+says where parsing stopped. Attachment payloads are checked against their declared hashes and
+then dropped: the connector keeps statements, not files.
+"""
+
+from __future__ import annotations
+
+import orjson
+from flask import request
+
+from lrs_connector.intake.service import IntakeError
+from lrs_connector.xapi import multipart
+
+
+def parse_json(data: bytes) -> object:
+    if not data.strip():
+        raise IntakeError(400, "empty-body", "the request body is empty; send JSON")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IntakeError(400, "malformed-json", f"the body is not valid JSON: {exc}") from None
+
+
+def read_json_body() -> object:
+    content_type = request.headers.get("Content-Type", "")
+    data = request.get_data(cache=False)
+    if content_type.lower().startswith("multipart/mixed"):
+        try:
+            parsed = multipart.parse(data, content_type)
+        except multipart.MultipartError as exc:
+            raise IntakeError(400, "malformed-multipart", str(exc)) from None
+        body = parse_json(parsed.statements_json)
+        statements = body if isinstance(body, list) else [body]
+        if all(isinstance(s, dict) for s in statements):
+            problems = multipart.check_attachments(statements, parsed.attachments)
+            if problems:
+                details = [p.as_dict() for p in problems]
+                raise IntakeError(
+                    400, "attachment-mismatch", f"{details[0]['path']}: {details[0]['rule']}",
+                    details,
+                )
+        return body
+    return parse_json(data)

@@ -1,0 +1,1 @@
+"""Profile documents, the bundled framework and mapping rules, shipped as package data."""
