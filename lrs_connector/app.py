@@ -14,7 +14,9 @@ from lrs_connector.store.database import create_engine
 from lrs_connector.web import access, admin, errors, forward, xapi
 
 
-def create_app(settings: Settings | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, overrides: Mapping[str, Any] | None = None
+) -> Flask:
     """Build the WSGI app. Settings come from the environment unless given."""
     settings = settings or load_settings(overrides=overrides)
     logs.configure(settings.log_level, settings.log_format)

@@ -1,8 +1,7 @@
-"""The `lrs-connector` command line: serve, migrate, manage sources and tokens, process, quarantine."""
+"""The `lrs-connector` command line: serve, migrate, sources and tokens, process, quarantine."""
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import click
@@ -129,6 +128,29 @@ def process(obj: Context, once: bool, batch_size: int | None):
         stop.set()
         return
     click.echo(f"processed {total} statement(s) in all")
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+@main.group("settings")
+def settings_group():
+    """Configuration."""
+
+
+@settings_group.command("show")
+@pass_ctx
+def settings_show(obj: Context):
+    """The effective settings, secrets masked."""
+    _echo_json(obj.settings.describe())
+
+
+@settings_group.command("reference")
+def settings_reference():
+    """Print the configuration reference (docs/configuration.md)."""
+    from lrs_connector.settings import reference_markdown
+
+    click.echo(reference_markdown(), nl=False)
 
 
 # -- database -----------------------------------------------------------------------------
@@ -363,11 +385,3 @@ def demo(obj: Context):
     from lrs_connector import demo as demo_data
 
     demo_data.load(obj.migrated_engine(), obj.settings, echo=click.echo)
-
-
-def run() -> None:  # pragma: no cover - console entry point alias
-    main(prog_name="lrs-connector")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

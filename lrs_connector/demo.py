@@ -1,9 +1,10 @@
 """Demo data: a `demo` source and a few months of activity for five L&D professionals.
 
-The statements are generated, not random: loading the demo twice on one day stores nothing new
-(ids include the day, as timestamps are relative to it, so the demo never looks stale). Learners differ on purpose (a manager strong in delivery, one
-stretching into finance and the enterprise, one with failed assessments…), so that the later
-stages have something to tell apart.
+The statements are generated, not random: loading the demo twice on one day stores nothing
+new (ids include the day, as timestamps are relative to it so the demo never looks stale).
+Learners differ on purpose (a manager strong in delivery, one stretching into finance and the
+enterprise, one with failed assessments…), so that the later stages have something to tell
+apart.
 """
 
 from __future__ import annotations
@@ -41,44 +42,98 @@ COURSES = {
 # (learner, verb, activity kind, activity slug, days ago, result)
 ACTIVITY: list[tuple[str, str, str, str, int, dict | None]] = [
     ("amara", ADL + "completed", "course", "finance-for-ld", 80, {"completion": True}),
-    ("amara", ADL + "passed", "assessment", "finance-for-ld", 79,
-     {"success": True, "score": {"scaled": 0.86}}),
-    ("amara", OURS + "verbs/presented", "business-case", "lms-consolidation", 60,
-     {"extensions": {OURS + "extensions/roi": 2.4}}),
+    (
+        "amara",
+        ADL + "passed",
+        "assessment",
+        "finance-for-ld",
+        79,
+        {"success": True, "score": {"scaled": 0.86}},
+    ),
+    (
+        "amara",
+        OURS + "verbs/presented",
+        "business-case",
+        "lms-consolidation",
+        60,
+        {"extensions": {OURS + "extensions/roi": 2.4}},
+    ),
     ("amara", OURS + "verbs/briefed", "senior-leader-briefing", "q2-impact-briefing", 45, None),
     ("amara", OURS + "verbs/owned", "budget", "ld-budget-2026", 30, None),
     ("amara", OURS + "verbs/led", "change-initiative", "lxp-rollout", 20, None),
-    ("amara", OURS + "verbs/received-endorsement", "stakeholder-feedback", "cfo-endorsement", 10,
-     {"response": "Clear link between the programme and retention costs."}),
+    (
+        "amara",
+        OURS + "verbs/received-endorsement",
+        "stakeholder-feedback",
+        "cfo-endorsement",
+        10,
+        {"response": "Clear link between the programme and retention costs."},
+    ),
     ("ben", ADL + "completed", "course", "change-leadership", 70, {"completion": True}),
-    ("ben", ADL + "failed", "assessment", "change-leadership", 69,
-     {"success": False, "score": {"scaled": 0.52}}),
-    ("ben", ADL + "passed", "assessment", "change-leadership", 50,
-     {"success": True, "score": {"scaled": 0.67}}),
+    (
+        "ben",
+        ADL + "failed",
+        "assessment",
+        "change-leadership",
+        69,
+        {"success": False, "score": {"scaled": 0.52}},
+    ),
+    (
+        "ben",
+        ADL + "passed",
+        "assessment",
+        "change-leadership",
+        50,
+        {"success": True, "score": {"scaled": 0.67}},
+    ),
     ("ben", OURS + "verbs/represented", "enterprise-project", "erp-migration", 40, None),
     ("ben", OURS + "verbs/shadowed", "department", "operations", 25, None),
     ("chloe", ADL + "completed", "course", "learning-analytics", 90, {"completion": True}),
     ("chloe", ADL + "completed", "course", "stakeholder-influence", 55, {"completion": True}),
-    ("chloe", OURS + "verbs/partnered", "business-partnership", "hr-onboarding-redesign", 35,
-     None),
+    ("chloe", OURS + "verbs/partnered", "business-partnership", "hr-onboarding-redesign", 35, None),
     ("chloe", OURS + "verbs/partnered", "business-partnership", "finance-cost-review", 15, None),
     ("dev", ADL + "completed", "course", "finance-for-ld", 120, {"completion": True}),
-    ("dev", ADL + "failed", "assessment", "finance-for-ld", 119,
-     {"success": False, "score": {"scaled": 0.41}}),
-    ("dev", ADL + "failed", "assessment", "finance-for-ld", 100,
-     {"success": False, "score": {"scaled": 0.58}}),
+    (
+        "dev",
+        ADL + "failed",
+        "assessment",
+        "finance-for-ld",
+        119,
+        {"success": False, "score": {"scaled": 0.41}},
+    ),
+    (
+        "dev",
+        ADL + "failed",
+        "assessment",
+        "finance-for-ld",
+        100,
+        {"success": False, "score": {"scaled": 0.58}},
+    ),
     ("erin", ADL + "completed", "course", "change-leadership", 14, {"completion": True}),
-    ("erin", ADL + "passed", "assessment", "change-leadership", 13,
-     {"success": True, "score": {"raw": 17, "min": 0, "max": 20, "scaled": 0.85}}),
+    (
+        "erin",
+        ADL + "passed",
+        "assessment",
+        "change-leadership",
+        13,
+        {"success": True, "score": {"raw": 17, "min": 0, "max": 20, "scaled": 0.85}},
+    ),
     ("erin", OURS + "verbs/led", "change-initiative", "coaching-culture", 7, None),
     ("erin", OURS + "verbs/briefed", "senior-leader-briefing", "board-skills-briefing", 3, None),
 ]
 
 VERB_NAMES = {
-    "completed": "completed", "passed": "passed", "failed": "failed",
-    "presented": "presented", "briefed": "briefed", "owned": "owned", "led": "led",
-    "received-endorsement": "received endorsement from", "represented": "represented L&D on",
-    "shadowed": "shadowed", "partnered": "partnered with",
+    "completed": "completed",
+    "passed": "passed",
+    "failed": "failed",
+    "presented": "presented",
+    "briefed": "briefed",
+    "owned": "owned",
+    "led": "led",
+    "received-endorsement": "received endorsement from",
+    "represented": "represented L&D on",
+    "shadowed": "shadowed",
+    "partnered": "partnered with",
 }
 
 
@@ -90,9 +145,8 @@ def statements(now: datetime | None = None) -> list[dict]:
         name, _email = LEARNERS[who]
         if kind in ("course", "assessment"):
             activity_id = f"{SITE}/course/{slug}" + ("/quiz" if kind == "assessment" else "")
-            activity_type = (
-                "http://adlnet.gov/expapi/activities/"
-                + ("course" if kind == "course" else "assessment")
+            activity_type = "http://adlnet.gov/expapi/activities/" + (
+                "course" if kind == "course" else "assessment"
             )
             title = COURSES[slug] + (" — assessment" if kind == "assessment" else "")
         else:
@@ -140,6 +194,8 @@ def load(engine: Engine, settings: Settings, echo: Callable[[str], None] = print
         added = store.count(conn) - before
     echo(f"demo: {len(ACTIVITY)} statements ({added} new) from source 'demo'")
     echo(f"demo source credentials: key {new.key} secret {new.secret}")
-    echo(f"  curl -u {new.key}:{new.secret} -H 'X-Experience-API-Version: 1.0.3' "
-         f"'{settings.public_base_url}/xapi/statements?statementId={statements()[0]['id']}'")
+    echo(
+        f"  curl -u {new.key}:{new.secret} -H 'X-Experience-API-Version: 1.0.3' "
+        f"'{settings.public_base_url}/xapi/statements?statementId={statements()[0]['id']}'"
+    )
     return added

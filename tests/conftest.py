@@ -25,7 +25,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def pytest_report_header(config):
-    return f"database: {'PostgreSQL ' + POSTGRES_URL.rsplit('@', 1)[-1] if POSTGRES_URL else 'SQLite'}"
+    return (
+        f"database: {'PostgreSQL ' + POSTGRES_URL.rsplit('@', 1)[-1] if POSTGRES_URL else 'SQLite'}"
+    )
 
 
 @pytest.fixture(scope="session")

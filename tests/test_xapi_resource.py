@@ -88,9 +88,7 @@ def test_property_names_are_case_sensitive(client, source_headers):
     assert response.status_code == 400
 
 
-def test_same_id_same_content_is_accepted_again_without_a_duplicate(
-    client, source_headers, engine
-):
+def test_same_id_same_content_is_accepted_again_without_a_duplicate(client, source_headers, engine):
     s = statement()
     assert post(client, source_headers, s).status_code == 200
     assert post(client, source_headers, s).status_code == 200
@@ -145,7 +143,9 @@ def test_put_with_a_different_body_id_is_400(client, source_headers):
 @pytest.mark.parametrize("params", [{}, {"statementId": "nope"}])
 def test_put_needs_a_uuid_parameter(client, source_headers, params):
     response = client.put(
-        "/xapi/statements", query_string=params, data=orjson.dumps(statement()),
+        "/xapi/statements",
+        query_string=params,
+        data=orjson.dumps(statement()),
         headers=source_headers,
     )
     assert response.status_code == 400
@@ -165,9 +165,7 @@ def test_voiding_hides_the_target_and_queues_a_voided_event(client, source_heade
     assert (target["id"], "voided") in events
 
 
-def test_a_statement_arriving_after_its_voiding_statement_is_stored_voided(
-    client, source_headers
-):
+def test_a_statement_arriving_after_its_voiding_statement_is_stored_voided(client, source_headers):
     target = statement()
     post(client, source_headers, voiding(target["id"]))
     post(client, source_headers, target)
@@ -191,8 +189,13 @@ def test_voided_statement_id_does_not_return_unvoided_statements(client, source_
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"verb": "http://adlnet.gov/expapi/verbs/completed"}, {"since": "2026-01-01T00:00:00Z"},
-     {"statementId": "x", "voidedStatementId": "y"}, {"statementId": "x", "limit": "1"}],
+    [
+        {},
+        {"verb": "http://adlnet.gov/expapi/verbs/completed"},
+        {"since": "2026-01-01T00:00:00Z"},
+        {"statementId": "x", "voidedStatementId": "y"},
+        {"statementId": "x", "limit": "1"},
+    ],
 )
 def test_other_queries_say_the_connector_is_not_a_full_lrs(client, source_headers, params):
     response = get(client, source_headers, **params)
@@ -220,9 +223,7 @@ def test_auditor_tokens_may_read_but_not_write(client, source_headers, auditor_h
     "authorization",
     [None, "Basic " + base64.b64encode(b"src_nope:wrong").decode(), "Bearer src_x.y", "Digest x"],
 )
-def test_requests_without_valid_credentials_get_401_with_a_challenge(
-    client, source, authorization
-):
+def test_requests_without_valid_credentials_get_401_with_a_challenge(client, source, authorization):
     headers = {"X-Experience-API-Version": "1.0.3"}
     if authorization:
         headers["Authorization"] = authorization

@@ -26,7 +26,10 @@ class NormaliseError(ValueError):
 
 def _activities(statement: dict) -> Iterator[dict]:
     """Every activity object in a statement, including inside a SubStatement."""
-    for holder in (statement, statement.get("object") if isinstance(statement.get("object"), dict) else None):
+    for holder in (
+        statement,
+        statement.get("object") if isinstance(statement.get("object"), dict) else None,
+    ):
         if not isinstance(holder, dict):
             continue
         target = holder.get("object")

@@ -75,6 +75,20 @@ def json_depth_exceeds(value: object, limit: int) -> bool:
     return False
 
 
+def _extension_maps(statement: dict):
+    """The free-form parts of a valid statement: the only places it can nest without bound."""
+    for node in (statement, statement.get("object")):
+        if not isinstance(node, dict):
+            continue
+        for part in (node.get("result"), node.get("context")):
+            if isinstance(part, dict) and "extensions" in part:
+                yield part["extensions"]
+        target = node.get("object") if node is statement else node
+        definition = target.get("definition") if isinstance(target, dict) else None
+        if isinstance(definition, dict) and "extensions" in definition:
+            yield definition["extensions"]
+
+
 def rules_for(statement: object, fallback: str) -> str:
     """Forwarded statements are judged by the version they declare, else by `fallback`."""
     if isinstance(statement, dict):
@@ -135,7 +149,11 @@ class Intake:
             )
         if not isinstance(body, dict):
             raise IntakeError(400, "invalid-statement", "PUT takes a single statement object")
-        if "id" in body and isinstance(body["id"], str) and body["id"].lower() != statement_id.lower():
+        if (
+            "id" in body
+            and isinstance(body["id"], str)
+            and body["id"].lower() != statement_id.lower()
+        ):
             raise IntakeError(
                 400,
                 "id-mismatch",
@@ -308,9 +326,23 @@ class Intake:
         return problems
 
     def _statement_problems(self, statement: object, version: str) -> list[dict]:
-        if json_depth_exceeds(statement, self.max_depth):
-            return [{"path": "", "rule": f"JSON nested deeper than {self.max_depth} levels"}]
-        return [p.as_dict() for p in validation.validate_statement(statement, version)]
+        """Validation problems; a statement nested deeper than allowed refuses the request.
+
+        A valid statement's structure is fixed except inside extensions, so only those are
+        measured on the fast path; an invalid one is measured whole before it is kept.
+        """
+        problems = validation.validate_statement(statement, version)
+        if problems:
+            deep = json_depth_exceeds(statement, self.max_depth)
+        else:
+            deep = any(
+                json_depth_exceeds(ext, self.max_depth - 6) for ext in _extension_maps(statement)
+            )
+        if deep:
+            raise IntakeError(
+                400, "too-deep", f"a statement nests JSON deeper than {self.max_depth} levels"
+            )
+        return [p.as_dict() for p in problems]
 
     def _prepare(
         self, statement: dict, source: Holder, version: str | None, forwarded: bool = False
@@ -329,7 +361,12 @@ class Intake:
 
 def unwrap_forwarded(item: object) -> object:
     """Learning Locker's "full document" wraps the statement in a `statement` key."""
-    if isinstance(item, dict) and "statement" in item and "actor" not in item and "verb" not in item:
+    if (
+        isinstance(item, dict)
+        and "statement" in item
+        and "actor" not in item
+        and "verb" not in item
+    ):
         return item["statement"]
     return item
 

@@ -2,14 +2,19 @@
 
 SQLite runs in WAL mode with `synchronous=NORMAL`: a committed statement survives a process
 crash, and readers never wait for the writer. Every write transaction starts with
-`BEGIN IMMEDIATE`, so two writers queue on the lock (busy timeout) instead of failing
-half-way with "database is locked" after reading.
+`BEGIN IMMEDIATE`, so two writers queue on the lock instead of failing half-way with
+"database is locked" after reading. Writers of this service also queue on a lock file beside
+the database first: SQLite's own busy handler polls with sleeps of up to 100 ms, a lock file
+wakes the next writer the moment the previous one commits (the p99 of intake depends on it).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import orjson
@@ -22,6 +27,43 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def _json_dumps(value) -> str:
     return orjson.dumps(value).decode()
+
+
+class WriterLock:
+    """One SQLite writer at a time across threads (a mutex) and processes (flock)."""
+
+    def __init__(self, path: str) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
+_writer_locks: dict[str, WriterLock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine):
+    lock = _writer_locks.get(engine.url.database or "")
+    if lock is not None:
+        return lock
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return nullcontext()
+    with _writer_locks_guard:
+        if database not in _writer_locks:
+            _writer_locks[database] = WriterLock(str(Path(database).resolve()) + ".writer-lock")
+        return _writer_locks[database]
 
 
 def create_engine(url: str) -> Engine:
@@ -72,16 +114,18 @@ def _configure_sqlite(engine: Engine) -> None:
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """One write transaction: committed on success, rolled back on any error."""
-    with engine.begin() as connection:
+    with _writer_lock(engine), engine.begin() as connection:
         yield connection
 
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction; on SQLite it takes no write lock."""
-    with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
-        with connection.begin():
-            yield connection
+    with (
+        engine.connect().execution_options(sqlite_begin="DEFERRED") as connection,
+        connection.begin(),
+    ):
+        yield connection
 
 
 def is_postgresql(connection: Connection | Engine) -> bool:

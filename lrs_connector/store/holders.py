@@ -108,7 +108,9 @@ class Holders:
         )
         return self.get(conn, holder.name)
 
-    def rotate(self, conn: Connection, name_or_key: str) -> tuple[Holder, credentials.NewCredential]:
+    def rotate(
+        self, conn: Connection, name_or_key: str
+    ) -> tuple[Holder, credentials.NewCredential]:
         """A new secret under the same key; the old secret stops working at once."""
         holder = self.get(conn, name_or_key)
         new = credentials.generate(self.kind)
@@ -123,9 +125,7 @@ class Holders:
 
     def authenticate(self, conn: Connection, presented: credentials.Presented) -> Holder | None:
         """The enabled holder whose key and secret match, else None."""
-        row = conn.execute(
-            sa.select(self.table).where(self.table.c.key == presented.key)
-        ).first()
+        row = conn.execute(sa.select(self.table).where(self.table.c.key == presented.key)).first()
         if row is None or not row._mapping["enabled"]:
             return None
         if not credentials.verify_secret(presented.secret, row._mapping["secret_hash"]):

@@ -24,9 +24,11 @@ class QueueEntry:
 
 def take(conn: Connection, limit: int) -> list[QueueEntry]:
     """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final."""
-    query = sa.select(
-        processing_queue.c.seq, processing_queue.c.statement_id, processing_queue.c.event
-    ).order_by(processing_queue.c.seq).limit(limit)
+    query = (
+        sa.select(processing_queue.c.seq, processing_queue.c.statement_id, processing_queue.c.event)
+        .order_by(processing_queue.c.seq)
+        .limit(limit)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     entries = [QueueEntry(r.seq, r.statement_id, r.event) for r in conn.execute(query)]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 import sqlalchemy as sa
@@ -15,6 +15,40 @@ from lrs_connector.xapi.records import StatementRecord
 
 # SQLite allows 32,766 bound parameters; stay far below for IN (...) lookups.
 _LOOKUP_CHUNK = 500
+_STATEMENT_COLUMNS = (
+    "id",
+    "source_id",
+    "received_via",
+    "received_at",
+    "timestamp",
+    "verb_id",
+    "object_type",
+    "object_id",
+    "registration",
+    "voids",
+    "voided",
+    "body",
+)
+_QUEUE_COLUMNS = ("statement_id", "event", "enqueued_at")
+
+
+def _insert_many(conn: Connection, table: sa.Table, columns: Sequence[str], rows: list) -> None:
+    """The driver's own executemany: intake's hot path, where SQLAlchemy's per-row bind
+    processing cost more than the insert itself (measured in bench/ingest.py)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, rows)
+
+
+def _db_time(conn: Connection, moment: datetime):
+    """What the Timestamp column type would bind: naive UTC (as text on SQLite)."""
+    naive = moment.astimezone(UTC).replace(tzinfo=None)
+    if conn.dialect.name == "sqlite":
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return naive
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +62,10 @@ class Stored:
 def find(conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
     """The stored statements among `ids`, voided or not."""
     found: dict[str, Stored] = {}
-    cols = (statements.c.id, statements.c.body, statements.c.voided, statements.c.voids)
-    for start in range(0, len(ids), _LOOKUP_CHUNK):
-        chunk = ids[start : start + _LOOKUP_CHUNK]
-        for row in conn.execute(sa.select(*cols).where(statements.c.id.in_(chunk))):
-            found[row.id] = Stored(row.id, orjson.loads(row.body), row.voided, row.voids)
+    for chunk in _chunks(ids):
+        rows = _select_in(conn, "SELECT id, body, voided, voids FROM statements WHERE id", chunk)
+        for sid, body, voided, voids in rows:
+            found[sid] = Stored(sid, orjson.loads(body), bool(voided), voids)
     return found
 
 
@@ -59,28 +92,26 @@ def insert(
         return []
     ids = [r.id for r in records]
     voided_late = _voided_by_existing(conn, ids)
+    at = _db_time(conn, received_at)
     rows = [
-        {
-            "id": r.id,
-            "source_id": source_id,
-            "received_via": via,
-            "received_at": received_at,
-            "timestamp": r.timestamp,
-            "verb_id": r.verb_id,
-            "object_type": r.object_type,
-            "object_id": r.object_id,
-            "registration": r.registration,
-            "voids": r.voids,
-            "voided": r.id in voided_late and r.voids is None,
-            "body": r.body(),
-        }
+        (
+            r.id,
+            source_id,
+            via,
+            at,
+            _db_time(conn, r.timestamp),
+            r.verb_id,
+            r.object_type,
+            r.object_id,
+            r.registration,
+            r.voids,
+            r.id in voided_late and r.voids is None,
+            r.body(),
+        )
         for r in records
     ]
-    conn.execute(statements.insert(), rows)
-    queue = [
-        {"statement_id": r.id, "event": "stored", "enqueued_at": received_at} for r in records
-    ]
-    conn.execute(processing_queue.insert(), queue)
+    _insert_many(conn, statements, _STATEMENT_COLUMNS, rows)
+    _insert_many(conn, processing_queue, _QUEUE_COLUMNS, [(i, "stored", at) for i in ids])
 
     targets = [r.voids for r in records if r.voids]
     if targets:
@@ -98,14 +129,22 @@ def insert(
 
 def _voided_by_existing(conn: Connection, ids: Sequence[str]) -> set[str]:
     out: set[str] = set()
-    for start in range(0, len(ids), _LOOKUP_CHUNK):
-        chunk = ids[start : start + _LOOKUP_CHUNK]
-        out.update(
-            conn.execute(sa.select(statements.c.voids).where(statements.c.voids.in_(chunk)))
-            .scalars()
-            .all()
-        )
+    for chunk in _chunks(ids):
+        query = "SELECT voids FROM statements WHERE voids IS NOT NULL AND voids"
+        out.update(row[0] for row in _select_in(conn, query, chunk))
     return out
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        yield ids[start : start + _LOOKUP_CHUNK]
+
+
+def _select_in(conn: Connection, query: str, values: Sequence[str]) -> list[tuple]:
+    """`query IN (values…)` at the driver level (hot path, like `_insert_many`)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"{query} IN ({', '.join([mark] * len(values))})"
+    return conn.exec_driver_sql(sql, tuple(values)).fetchall()
 
 
 def _void(conn: Connection, targets: Sequence[str]) -> list[str]:

@@ -63,7 +63,9 @@ def add_source():
         with database.write(_engine()) as conn:
             source, new = SOURCES.add(conn, name, description=description)
     except HolderError as exc:
-        raise IntakeError(409 if "exists" in str(exc) else 400, "invalid-source", str(exc)) from None
+        raise IntakeError(
+            409 if "exists" in str(exc) else 400, "invalid-source", str(exc)
+        ) from None
     return jsonify(_with_secret(source.as_dict(), new)), 201
 
 
@@ -100,14 +102,18 @@ def _with_secret(out: dict, new) -> dict:
 @bp.get("/quarantine")
 @require_role("auditor")
 def list_quarantine():
-    """Callers: auditors and admins. Keyset pages: ?status=held|readmitted|discarded|all&after=ID."""
+    """Callers: auditors and admins. Keyset pages: ?status=held|…|all&after=ID&limit=N."""
     status = request.args.get("status", "held")
     if status not in (*quarantine.STATUSES, "all"):
-        raise IntakeError(400, "invalid-parameter", "status must be held, readmitted, discarded or all")
+        raise IntakeError(
+            400, "invalid-parameter", "status must be held, readmitted, discarded or all"
+        )
     after = _int_arg("after", 0, 0, 2**62)
     limit = _int_arg("limit", 50, 1, 500)
     with database.read(_engine()) as conn:
-        rows = quarantine.page(conn, status=None if status == "all" else status, after=after, limit=limit)
+        rows = quarantine.page(
+            conn, status=None if status == "all" else status, after=after, limit=limit
+        )
     items = [r.as_dict() for r in rows]
     next_after = rows[-1].id if len(rows) == limit else None
     return jsonify({"items": items, "next": next_after})

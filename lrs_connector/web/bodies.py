@@ -38,7 +38,9 @@ def read_json_body() -> object:
             if problems:
                 details = [p.as_dict() for p in problems]
                 raise IntakeError(
-                    400, "attachment-mismatch", f"{details[0]['path']}: {details[0]['rule']}",
+                    400,
+                    "attachment-mismatch",
+                    f"{details[0]['path']}: {details[0]['rule']}",
                     details,
                 )
         return body

@@ -71,7 +71,8 @@ def post_statements() -> Response:
     """Callers: sources. One statement or an array; 200 with the ids, all stored or none."""
     if request.args:
         raise IntakeError(
-            400, "unexpected-parameter",
+            400,
+            "unexpected-parameter",
             f"POST /xapi/statements takes no query parameters, got {', '.join(request.args)}",
         )
     body = read_json_body()
@@ -86,7 +87,8 @@ def put_statement() -> Response:
     extra = set(request.args) - {"statementId"}
     if extra:
         raise IntakeError(
-            400, "unexpected-parameter",
+            400,
+            "unexpected-parameter",
             f"PUT /xapi/statements takes only statementId, got {', '.join(sorted(extra))}",
         )
     body = read_json_body()
@@ -99,7 +101,7 @@ def put_statement() -> Response:
 @bp.get("/statements")
 @require_source_or_role("auditor")
 def get_statement() -> Response:
-    """Callers: sources and auditors. A stored statement by id (voided ones by voidedStatementId)."""
+    """Callers: sources and auditors. A statement by id (voided ones by voidedStatementId)."""
     args = request.args
     given = SINGLE_QUERY_PARAMETERS & set(args)
     other = set(args) - SINGLE_QUERY_PARAMETERS - ALLOWED_WITH_SINGLE
@@ -113,7 +115,7 @@ def get_statement() -> Response:
         )
     fmt = args.get("format", "exact")
     if fmt not in FORMATS:
-        raise IntakeError(400, "invalid-parameter", f"format must be one of exact, ids, canonical")
+        raise IntakeError(400, "invalid-parameter", "format must be one of exact, ids, canonical")
     if args.get("attachments", "false") not in ("true", "false"):
         raise IntakeError(400, "invalid-parameter", "attachments must be true or false")
     wanted_voided = "voidedStatementId" in given
@@ -121,7 +123,9 @@ def get_statement() -> Response:
     with database.read(current_app.extensions["lrs_engine"]) as conn:
         stored = store.get(conn, statement_id)
     if stored is None or stored.voided != wanted_voided:
-        raise IntakeError(404, "not-found", f"no {'voided ' if wanted_voided else ''}statement {statement_id}")
+        raise IntakeError(
+            404, "not-found", f"no {'voided ' if wanted_voided else ''}statement {statement_id}"
+        )
     statement = stored.statement
     if fmt == "ids":
         statement = ids_format(statement)
@@ -136,8 +140,14 @@ def ids_format(statement: dict) -> dict:
     def agent(value):
         if not isinstance(value, dict):
             return value
-        out = {k: value[k] for k in ("objectType", "mbox", "mbox_sha1sum", "openid", "account") if k in value}
-        if "member" in value and not any(k in value for k in ("mbox", "mbox_sha1sum", "openid", "account")):
+        out = {
+            k: value[k]
+            for k in ("objectType", "mbox", "mbox_sha1sum", "openid", "account")
+            if k in value
+        }
+        if "member" in value and not any(
+            k in value for k in ("mbox", "mbox_sha1sum", "openid", "account")
+        ):
             out["member"] = [agent(m) for m in value["member"]]
         return out
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection `lrs_connector.store.schema` hands over."""
+"""Alembic environment: migrates the connection that `lrs_connector.store.schema` gives."""
 
 from alembic import context
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 12:00:01.709900
+Create Date: 2026-11-28 12:10:15.996662
 """
 
 import sqlalchemy as sa
@@ -92,10 +92,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('id', name=op.f('uq_statements_id'))
     )
     with op.batch_alter_table('statements', schema=None) as batch_op:
-        batch_op.create_index('ix_statements_object_id', ['object_id'], unique=False)
-        batch_op.create_index('ix_statements_source_seq', ['source_id', 'seq'], unique=False)
-        batch_op.create_index('ix_statements_verb_id', ['verb_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_statements_voids'), ['voids'], unique=False)
+        batch_op.create_index('ix_statements_voids', ['voids'], unique=False, sqlite_where=sa.text('voids IS NOT NULL'), postgresql_where=sa.text('voids IS NOT NULL'))
 
     
 
@@ -103,10 +100,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     
     with op.batch_alter_table('statements', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_statements_voids'))
-        batch_op.drop_index('ix_statements_verb_id')
-        batch_op.drop_index('ix_statements_source_seq')
-        batch_op.drop_index('ix_statements_object_id')
+        batch_op.drop_index('ix_statements_voids', sqlite_where=sa.text('voids IS NOT NULL'), postgresql_where=sa.text('voids IS NOT NULL'))
 
     op.drop_table('statements')
     with op.batch_alter_table('quarantine', schema=None) as batch_op:

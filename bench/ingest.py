@@ -1,0 +1,211 @@
+"""Intake throughput on the embedded default, measured against the raw limit.
+
+Starts `lrs-connector serve` (gunicorn, SQLite in a temporary folder, embedded processor on),
+then measures:
+  1. single-statement POSTs from 8 concurrent clients (statements/s, p50/p99 latency);
+  2. 500-statement batches (statements/s stored);
+  3. the raw limit: orjson parse + one-transaction SQLite insert of the same statements,
+     and prints our batch throughput as a fraction of it.
+
+    python bench/ingest.py [--single 20000] [--batches 100] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import multiprocessing
+import os
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import orjson
+
+
+def make_statement(i: int) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "actor": {
+            "objectType": "Agent",
+            "name": f"Learner {i % 500}",
+            "account": {"homePage": "https://moodle.example.org", "name": str(i % 500)},
+        },
+        "verb": {
+            "id": "http://adlnet.gov/expapi/verbs/completed",
+            "display": {"en-US": "completed"},
+        },
+        "object": {
+            "objectType": "Activity",
+            "id": f"https://moodle.example.org/course/{i % 40}",
+            "definition": {
+                "name": {"en-US": "Finance for L&D leaders"},
+                "description": {"en-US": "Budgets, business cases and ROI for L&D managers"},
+                "type": "http://adlnet.gov/expapi/activities/course",
+            },
+        },
+        "result": {
+            "score": {"scaled": 0.82, "raw": 82, "min": 0, "max": 100},
+            "success": True,
+            "completion": True,
+            "duration": "PT41M12S",
+        },
+        "context": {
+            "registration": str(uuid.uuid4()),
+            "contextActivities": {
+                "parent": [{"id": "https://moodle.example.org/program/lnd-leadership"}],
+                "grouping": [{"id": "https://moodle.example.org/category/leadership"}],
+            },
+            "platform": "Moodle 4.4",
+            "language": "en-US",
+            "extensions": {"https://moodle.example.org/xapi/extensions/attempt": 2},
+        },
+        "timestamp": "2026-11-20T10:00:00.000Z",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: str) -> tuple[subprocess.Popen, int, str]:
+    port = free_port()
+    env = dict(
+        os.environ,
+        LRS_CONNECTOR_DATA_DIR=data_dir,
+        LRS_CONNECTOR_PORT=str(port),
+        LRS_CONNECTOR_LOG_LEVEL="WARNING",
+    )
+    env.pop("LRS_CONNECTOR_DATABASE_URL", None)
+    cli = [sys.executable, "-m", "lrs_connector"]
+    added = subprocess.run(
+        [*cli, "sources", "add", "bench"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    key = re.search(r"key (src_\w+)", added).group(1)
+    secret = re.search(r"secret\s+(\S+)", added).group(1)
+    server = subprocess.Popen(
+        [*cli, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    for _ in range(200):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/xapi/about")
+            conn.getresponse().read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+    return server, port, auth
+
+
+def _client(args) -> list[float]:
+    port, auth, bodies = args
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {
+        "Authorization": auth,
+        "X-Experience-API-Version": "1.0.3",
+        "Content-Type": "application/json",
+    }
+    latencies = []
+    for body in bodies:
+        started = time.perf_counter()
+        conn.request("POST", "/xapi/statements", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}")
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def run_clients(port: int, auth: str, bodies: list[bytes], clients: int):
+    shares = [bodies[i::clients] for i in range(clients)]
+    with multiprocessing.Pool(clients) as pool:
+        started = time.perf_counter()
+        results = pool.map(_client, [(port, auth, share) for share in shares])
+        elapsed = time.perf_counter() - started
+    return elapsed, [x for r in results for x in r]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def raw_limit(batches: list[bytes], data_dir: str) -> float:
+    db = sqlite3.connect(os.path.join(data_dir, "raw.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE s (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    count = 0
+    started = time.perf_counter()
+    for body in batches:
+        statements = orjson.loads(body)
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO s VALUES (?, ?)",
+            [(s["id"], orjson.dumps(s).decode()) for s in statements],
+        )
+        db.execute("COMMIT")
+        count += len(statements)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=20_000)
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch-clients", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        server, port, auth = start_server(data_dir)
+        try:
+            singles = [orjson.dumps(make_statement(i)) for i in range(args.single)]
+            run_clients(port, auth, singles[:400], args.clients)  # warm-up
+            elapsed, latencies = run_clients(port, auth, singles[400:], args.clients)
+            n = len(latencies)
+            print(
+                f"single POSTs, {args.clients} clients: {n / elapsed:,.0f} statements/s; "
+                f"latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+                f"mean {statistics.mean(latencies) * 1000:.1f} ms"
+            )
+
+            batches = [
+                orjson.dumps(
+                    [make_statement(b * args.batch_size + i) for i in range(args.batch_size)]
+                )
+                for b in range(args.batches)
+            ]
+            elapsed, latencies = run_clients(port, auth, batches, args.batch_clients)
+            ours = args.batches * args.batch_size / elapsed
+            print(
+                f"{args.batch_size}-statement batches, {args.batch_clients} clients: "
+                f"{ours:,.0f} statements/s stored; batch p50 "
+                f"{percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
+                f"{percentile(latencies, 0.99) * 1000:.0f} ms"
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        limit = raw_limit(batches, data_dir)
+        print(
+            f"raw limit (orjson parse + one-transaction SQLite insert): {limit:,.0f} statements/s"
+        )
+        print(f"batch intake at {ours / limit:.0%} of the raw limit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""`lrs-connector serve` for real: gunicorn on 127.0.0.1, the tincan client and plain HTTP,
+and the embedded processor emptying the queue."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+import sqlalchemy as sa
+from tincan import Activity, Agent, RemoteLRS, Statement, Verb
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(database_url, tmp_path):
+    port = _free_port()
+    env = dict(
+        os.environ,
+        LRS_CONNECTOR_DATABASE_URL=database_url,
+        LRS_CONNECTOR_DATA_DIR=str(tmp_path),
+        LRS_CONNECTOR_PORT=str(port),
+        LRS_CONNECTOR_PROCESS_IDLE_SECONDS="0.05",
+        LRS_CONNECTOR_LOG_FORMAT="json",
+    )
+    cli = [sys.executable, "-m", "lrs_connector"]
+    added = subprocess.run(
+        [*cli, "sources", "add", "tincan"], env=env, capture_output=True, text=True, check=True
+    )
+    key = re.search(r"key (src_\w+)", added.stdout).group(1)
+    secret = re.search(r"secret\s+(\S+)", added.stdout).group(1)
+    process = subprocess.Popen(
+        [*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            requests.get(base + "/xapi/about", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail("serve exited: " + process.stdout.read())
+            time.sleep(0.1)
+    yield base, key, secret
+    process.terminate()
+    output, _ = process.communicate(timeout=30)
+    assert secret not in output, "a secret reached the logs"
+
+
+def test_tincan_client_posts_and_reads_back(server, database_url):
+    base, key, secret = server
+    lrs = RemoteLRS(endpoint=base + "/xapi/", version="1.0.1", username=key, password=secret)
+    statement = Statement(
+        id=str(uuid.uuid4()),
+        actor=Agent(name="Ada", mbox="mailto:ada@example.org"),
+        verb=Verb(id="http://adlnet.gov/expapi/verbs/completed", display={"en-US": "completed"}),
+        object=Activity(id="https://lms.example.org/course/42"),
+    )
+    saved = lrs.save_statement(statement)
+    assert saved.success, saved.data
+    batch = lrs.save_statements(
+        [
+            Statement(
+                actor=Agent(mbox="mailto:bo@example.org"),
+                verb=Verb(id="http://adlnet.gov/expapi/verbs/attempted"),
+                object=Activity(id="https://lms.example.org/course/43"),
+            )
+        ]
+    )
+    assert batch.success, batch.data
+    fetched = lrs.retrieve_statement(str(statement.id))
+    assert fetched.success and str(fetched.content.id) == str(statement.id)
+
+    # The embedded processor takes both statements off the queue.
+    engine = sa.create_engine(database_url)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT count(*) FROM processing_queue")).scalar() == 0:
+                break
+        time.sleep(0.1)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM processing_queue")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM statements")).scalar() == 2
+    engine.dispose()
+
+
+def test_plain_http_like_curl(server):
+    base, key, secret = server
+    body = {
+        "actor": {"mbox": "mailto:cy@example.org"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"},
+        "object": {"id": "https://lms.example.org/quiz/1"},
+    }
+    headers = {"X-Experience-API-Version": "1.0.3"}
+    response = requests.post(
+        base + "/xapi/statements", json=body, auth=(key, secret), headers=headers, timeout=5
+    )
+    assert response.status_code == 200
+    [statement_id] = response.json()
+    got = requests.get(
+        base + "/xapi/statements",
+        params={"statementId": statement_id},
+        auth=(key, secret),
+        headers=headers,
+        timeout=5,
+    )
+    assert got.json()["verb"]["id"] == body["verb"]["id"]

@@ -1,0 +1,86 @@
+"""Settings: defaults, TOML, environment, and precise errors naming the bad setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrs_connector.settings import SettingsError, load_settings, option_reference
+
+
+def test_defaults_need_no_configuration(tmp_path):
+    settings = load_settings(environ={"XDG_DATA_HOME": str(tmp_path)})
+    assert settings.is_sqlite
+    assert settings.resolved_database_url.endswith("lrs-connector/lrs-connector.db")
+    assert settings.port == 8080
+
+
+def test_environment_overrides_toml(tmp_path):
+    config = tmp_path / "connector.toml"
+    config.write_text(
+        'port = 9000\nlog_level = "DEBUG"\nquarantine_normalisations = ["replace-invalid-id"]\n'
+    )
+    settings = load_settings(environ={"LRS_CONNECTOR_PORT": "9100"}, config_file=config)
+    assert settings.port == 9100
+    assert settings.log_level == "DEBUG"
+    assert settings.quarantine_normalisations == ("replace-invalid-id",)
+
+
+def test_toml_section_is_optional(tmp_path):
+    config = tmp_path / "connector.toml"
+    config.write_text("[lrs_connector]\nweb_workers = 3\n")
+    assert load_settings(environ={}, config_file=config).web_workers == 3
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"LRS_CONNECTOR_PORT": "eighty"}, "LRS_CONNECTOR_PORT: expected integer for port"),
+        ({"LRS_CONNECTOR_PORT": "0"}, "port must be at least 1"),
+        ({"LRS_CONNECTOR_LOG_FORMAT": "xml"}, "log_format must be one of auto, json, text"),
+        ({"LRS_CONNECTOR_EMBEDDED_PROCESSOR": "maybe"}, "expected boolean for embedded_processor"),
+        (
+            {"LRS_CONNECTOR_DATABSE_URL": "sqlite://"},
+            "unknown environment variable LRS_CONNECTOR_DATABSE_URL",
+        ),
+        ({"LRS_CONNECTOR_QUARANTINE_NORMALISATIONS": "magic"}, "unknown normalisation magic"),
+    ],
+)
+def test_wrong_settings_name_themselves(environ, message):
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ=environ)
+    assert message in str(info.value)
+
+
+def test_unknown_and_malformed_toml(tmp_path):
+    config = tmp_path / "connector.toml"
+    config.write_text("prot = 1\n")
+    with pytest.raises(SettingsError, match="unknown setting 'prot'"):
+        load_settings(environ={}, config_file=config)
+    config.write_text("port = \n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(environ={}, config_file=config)
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(environ={}, config_file=tmp_path / "missing.toml")
+
+
+def test_secrets_are_masked_in_descriptions():
+    settings = load_settings(environ={"LRS_CONNECTOR_DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert settings.describe()["database_url"] == "***"
+
+
+def test_reference_lists_every_option_with_its_variable():
+    rows = {row["name"]: row for row in option_reference()}
+    assert rows["port"]["env"] == "LRS_CONNECTOR_PORT"
+    assert rows["port"]["type"] == "integer"
+    assert rows["quarantine_normalisations"]["type"] == "list of strings"
+
+
+def test_configuration_reference_in_docs_is_current():
+    from pathlib import Path
+
+    from lrs_connector.settings import reference_markdown
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert docs.read_text() == reference_markdown(), (
+        "regenerate: lrs-connector settings reference > docs/configuration.md"
+    )
