@@ -32,15 +32,22 @@ _STATEMENT_COLUMNS = (
 _QUEUE_COLUMNS = ("statement_id", "event", "enqueued_at")
 
 
+def _cursor(conn: Connection):
+    """A driver cursor inside the caller's transaction. Intake's hot path uses it directly:
+    SQLAlchemy's per-statement and per-row processing cost more than the SQL itself
+    (measured with bench/ingest.py)."""
+    return conn.connection.cursor()
+
+
 def _insert_many(conn: Connection, table: sa.Table, columns: Sequence[str], rows: list) -> None:
-    """The driver's own executemany: intake's hot path, where SQLAlchemy's per-row bind
-    processing cost more than the insert itself (measured in bench/ingest.py)."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
-    conn.exec_driver_sql(sql, rows)
+    cursor = _cursor(conn)
+    cursor.executemany(sql, rows)
+    cursor.close()
 
 
 def _db_time(conn: Connection, moment: datetime):
@@ -143,8 +150,11 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 def _select_in(conn: Connection, query: str, values: Sequence[str]) -> list[tuple]:
     """`query IN (values…)` at the driver level (hot path, like `_insert_many`)."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"{query} IN ({', '.join([mark] * len(values))})"
-    return conn.exec_driver_sql(sql, tuple(values)).fetchall()
+    cursor = _cursor(conn)
+    cursor.execute(f"{query} IN ({', '.join([mark] * len(values))})", tuple(values))
+    rows = cursor.fetchall()
+    cursor.close()
+    return rows
 
 
 def _void(conn: Connection, targets: Sequence[str]) -> list[str]:
