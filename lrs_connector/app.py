@@ -11,7 +11,7 @@ from lrs_connector import logs
 from lrs_connector.intake.service import Intake
 from lrs_connector.settings import Settings, load_settings
 from lrs_connector.store.database import create_engine
-from lrs_connector.web import access, admin, errors, forward, xapi
+from lrs_connector.web import access, admin, errors, forward, profiles, xapi
 
 
 def create_app(
@@ -31,6 +31,6 @@ def create_app(
     app.extensions["lrs_intake"] = Intake.from_settings(engine, settings)
 
     errors.register(app)
-    for blueprint in (xapi.bp, forward.bp, admin.bp):
+    for blueprint in (xapi.bp, forward.bp, admin.bp, profiles.bp):
         app.register_blueprint(blueprint)
     return app

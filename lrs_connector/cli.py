@@ -7,6 +7,7 @@ import threading
 import click
 import orjson
 
+from lrs_connector.profiles.cli import profile
 from lrs_connector.settings import Settings, SettingsError, load_settings
 
 
@@ -271,6 +272,9 @@ main.add_command(
 main.add_command(
     _holder_group("tokens", "TOKENS", "API tokens for the admin API (roles admin, auditor).", True)
 )
+
+
+main.add_command(profile)
 
 
 # -- quarantine ---------------------------------------------------------------------------
