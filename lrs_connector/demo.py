@@ -56,15 +56,15 @@ ACTIVITY: list[tuple[str, str, str, str, int, dict | None]] = [
         "business-case",
         "lms-consolidation",
         60,
-        {"extensions": {OURS + "extensions/roi": 2.4}},
+        {"extensions": {OURS + "extensions/projected-roi": 2.4}},
     ),
-    ("amara", OURS + "verbs/briefed", "senior-leader-briefing", "q2-impact-briefing", 45, None),
+    ("amara", OURS + "verbs/briefed", "leadership-briefing", "q2-impact-briefing", 45, None),
     ("amara", OURS + "verbs/owned", "budget", "ld-budget-2026", 30, None),
     ("amara", OURS + "verbs/led", "change-initiative", "lxp-rollout", 20, None),
     (
         "amara",
-        OURS + "verbs/received-endorsement",
-        "stakeholder-feedback",
+        OURS + "verbs/received",
+        "stakeholder-endorsement",
         "cfo-endorsement",
         10,
         {"response": "Clear link between the programme and retention costs."},
@@ -87,11 +87,25 @@ ACTIVITY: list[tuple[str, str, str, str, int, dict | None]] = [
         {"success": True, "score": {"scaled": 0.67}},
     ),
     ("ben", OURS + "verbs/represented", "enterprise-project", "erp-migration", 40, None),
-    ("ben", OURS + "verbs/shadowed", "department", "operations", 25, None),
+    ("ben", OURS + "verbs/shadowed", "department-shadowing", "operations", 25, None),
     ("chloe", ADL + "completed", "course", "learning-analytics", 90, {"completion": True}),
     ("chloe", ADL + "completed", "course", "stakeholder-influence", 55, {"completion": True}),
-    ("chloe", OURS + "verbs/partnered", "business-partnership", "hr-onboarding-redesign", 35, None),
-    ("chloe", OURS + "verbs/partnered", "business-partnership", "finance-cost-review", 15, None),
+    (
+        "chloe",
+        OURS + "verbs/partnered",
+        "cross-functional-partnership",
+        "hr-onboarding-redesign",
+        35,
+        None,
+    ),
+    (
+        "chloe",
+        OURS + "verbs/partnered",
+        "cross-functional-partnership",
+        "finance-cost-review",
+        15,
+        None,
+    ),
     ("dev", ADL + "completed", "course", "finance-for-ld", 120, {"completion": True}),
     (
         "dev",
@@ -119,8 +133,61 @@ ACTIVITY: list[tuple[str, str, str, str, int, dict | None]] = [
         {"success": True, "score": {"raw": 17, "min": 0, "max": 20, "scaled": 0.85}},
     ),
     ("erin", OURS + "verbs/led", "change-initiative", "coaching-culture", 7, None),
-    ("erin", OURS + "verbs/briefed", "senior-leader-briefing", "board-skills-briefing", 3, None),
+    ("erin", OURS + "verbs/briefed", "leadership-briefing", "board-skills-briefing", 3, None),
 ]
+
+EXT = OURS + "extensions/"
+# Context (and activity definition) extensions the bundled profile's templates ask for.
+SLUG_EXTENSIONS: dict[str, dict] = {
+    "lms-consolidation": {"context": {EXT + "readiness-stretch": ["financial-fluency"]}},
+    "q2-impact-briefing": {
+        "context": {
+            EXT + "senior-leader-role": "Chief Operating Officer",
+            EXT + "readiness-stretch": ["enterprise-exposure"],
+        }
+    },
+    "board-skills-briefing": {
+        "context": {
+            EXT + "senior-leader-role": "Board of Directors",
+            EXT + "readiness-stretch": ["enterprise-exposure"],
+        }
+    },
+    "ld-budget-2026": {
+        "definition": {EXT + "budget-amount": {"amount": 420000, "currency": "EUR"}},
+        "context": {EXT + "readiness-stretch": ["financial-fluency"]},
+    },
+    "lxp-rollout": {
+        "context": {
+            EXT + "change-kind": "technology-rollout",
+            EXT + "readiness-stretch": ["championing-change"],
+        }
+    },
+    "coaching-culture": {
+        "context": {
+            EXT + "change-kind": "learning-culture",
+            EXT + "readiness-stretch": ["championing-change"],
+        }
+    },
+    "cfo-endorsement": {"context": {EXT + "senior-leader-role": "Chief Financial Officer"}},
+    "erp-migration": {
+        "context": {
+            EXT + "business-function": "it",
+            EXT + "readiness-stretch": ["enterprise-exposure"],
+        }
+    },
+    "operations": {
+        "context": {
+            EXT + "business-function": "operations",
+            EXT + "readiness-stretch": ["influence"],
+        }
+    },
+    "hr-onboarding-redesign": {
+        "context": {EXT + "business-function": "hr", EXT + "readiness-stretch": ["influence"]}
+    },
+    "finance-cost-review": {
+        "context": {EXT + "business-function": "finance", EXT + "readiness-stretch": ["influence"]}
+    },
+}
 
 VERB_NAMES = {
     "completed": "completed",
@@ -130,7 +197,7 @@ VERB_NAMES = {
     "briefed": "briefed",
     "owned": "owned",
     "led": "led",
-    "received-endorsement": "received endorsement from",
+    "received": "received",
     "represented": "represented L&D on",
     "shadowed": "shadowed",
     "partnered": "partnered with",
@@ -171,6 +238,11 @@ def statements(now: datetime | None = None) -> list[dict]:
         }
         if result:
             statement["result"] = result
+        extras = SLUG_EXTENSIONS.get(slug, {})
+        if "context" in extras:
+            statement["context"]["extensions"] = extras["context"]
+        if "definition" in extras:
+            statement["object"]["definition"]["extensions"] = extras["definition"]
         out.append(statement)
     return out
 
