@@ -294,3 +294,23 @@ def test_too_deep_json_is_400(client, source_headers):
 
 def test_empty_batch_is_400(client, source_headers):
     assert post(client, source_headers, []).status_code == 400
+
+
+def test_a_single_context_activity_is_returned_as_a_list(client, source_headers):
+    parent = {"id": "https://lms.example.org/program/7"}
+    s = statement(context={"contextActivities": {"parent": parent}})
+    post(client, source_headers, s)
+    body = get(client, source_headers, statementId=s["id"]).json
+    assert body["context"]["contextActivities"]["parent"] == [parent]
+
+
+def test_reads_say_how_current_they_are_even_when_nothing_is_found(client, source_headers):
+    response = get(client, source_headers, statementId=str(uuid.uuid4()))
+    assert response.status_code == 404
+    assert response.headers["X-Experience-API-Consistent-Through"].endswith("Z")
+
+
+def test_a_client_supplied_stored_is_overwritten(client, source_headers):
+    s = statement(stored="2001-01-01T00:00:00.000Z")
+    post(client, source_headers, s)
+    assert get(client, source_headers, statementId=s["id"]).json["stored"] != s["stored"]

@@ -51,6 +51,9 @@ def _require_version_header():
 @bp.after_request
 def _set_version_header(response: Response) -> Response:
     response.headers[VERSION_HEADER] = getattr(g, "xapi_version", None) or "2.0.0"
+    if request.method == "GET" and request.endpoint == "xapi.get_statement":
+        # Every statement committed before this instant is visible (intake commits first).
+        response.headers["X-Experience-API-Consistent-Through"] = format_instant(datetime.now(UTC))
     return response
 
 
@@ -129,9 +132,7 @@ def get_statement() -> Response:
     statement = stored.statement
     if fmt == "ids":
         statement = ids_format(statement)
-    response = _json(statement)
-    response.headers["X-Experience-API-Consistent-Through"] = format_instant(datetime.now(UTC))
-    return response
+    return _json(statement)
 
 
 def ids_format(statement: dict) -> dict:

@@ -80,6 +80,7 @@ def prepare(
         statement["authority"] = authority
     statement.setdefault("timestamp", statement["stored"])
     statement.setdefault("version", default_version)
+    _context_activities_as_lists(statement)
 
     target = statement["object"]
     object_type = target.get("objectType", "Activity")
@@ -97,6 +98,22 @@ def prepare(
         registration=context.get("registration"),
         voids=voids,
     )
+
+
+def _context_activities_as_lists(statement: dict) -> None:
+    """A single context activity is stored as a one-element list: the form the spec asks an
+    LRS to return, so readers only ever see lists."""
+    target = statement.get("object")
+    nested = (
+        target if isinstance(target, dict) and target.get("objectType") == "SubStatement" else None
+    )
+    for node in (statement, nested):
+        context = node.get("context") if node else None
+        lists = context.get("contextActivities") if context else None
+        if lists:
+            for kind, value in lists.items():
+                if isinstance(value, dict):
+                    lists[kind] = [value]
 
 
 def source_authority(base_url: str, source_name: str) -> dict:
