@@ -2,7 +2,9 @@
 
 Starts `lrs-connector serve` (gunicorn, SQLite in a temporary folder, embedded processor on),
 then measures:
-  1. single-statement POSTs from 8 concurrent clients (statements/s, p50/p99 latency);
+  1. single-statement POSTs from 8 concurrent clients (statements/s, p50/p99 latency), with
+     wrk as the load generator when it is installed (`apt-get install wrk`): Python clients
+     cost as much CPU as the server on a 2-core machine and would measure themselves;
   2. 500-statement batches (statements/s stored);
   3. the raw limit: orjson parse + one-transaction SQLite insert of the same statements,
      and prints our batch throughput as a fraction of it.
@@ -18,6 +20,7 @@ import http.client
 import multiprocessing
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -136,6 +139,52 @@ def run_clients(port: int, auth: str, bodies: list[bytes], clients: int):
     return elapsed, [x for r in results for x in r]
 
 
+WRK_SCRIPT = """
+local counter = 0
+local threads = 0
+setup = function(thread) thread:set("tid", threads); threads = threads + 1 end
+request = function()
+  counter = counter + 1
+  local id = string.format("%08x-0000-4000-8000-%012x", tid, counter)
+  return wrk.format("POST", "/xapi/statements", HEADERS, PREFIX .. id .. SUFFIX)
+end
+local failures = 0
+response = function(status) if status ~= 200 then failures = failures + 1 end end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %f %f %f %d %d\\n", summary.requests,
+    summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout))
+end
+"""
+
+
+def run_wrk(port: int, auth: str, clients: int, seconds: int) -> None:
+    body = orjson.dumps(make_statement(0)).decode()
+    statement = orjson.loads(body)
+    statement["id"] = "@ID@"
+    prefix, suffix = orjson.dumps(statement).decode().split("@ID@")
+    script = (
+        f"HEADERS = {{['Content-Type']='application/json', "
+        f"['X-Experience-API-Version']='1.0.3', ['Authorization']='{auth}'}}\n"
+        f"PREFIX = [==[{prefix}]==]\nSUFFIX = [==[{suffix}]==]\n" + WRK_SCRIPT
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    base = ["wrk", "-t2", f"-c{clients}", "-s", handle.name, f"http://127.0.0.1:{port}"]
+    subprocess.run([*base[:-1], "-d2s", base[-1]], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(
+        [*base[:-1], f"-d{seconds}s", base[-1]], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    _, n, elapsed, p50, p99, bad_status, socket_errors = line.split()
+    print(
+        f"single POSTs (wrk), {clients} clients, {seconds} s: "
+        f"{int(n) / float(elapsed):,.0f} statements/s; latency p50 {float(p50):.1f} ms, "
+        f"p99 {float(p99):.1f} ms; non-200 answers {bad_status}, socket errors {socket_errors}"
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -162,7 +211,18 @@ def raw_limit(batches: list[bytes], data_dir: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--single", type=int, default=20_000)
+    parser.add_argument(
+        "--single",
+        type=int,
+        default=20_000,
+        help="statements for the Python clients (when wrk is missing)",
+    )
+    parser.add_argument("--seconds", type=int, default=15, help="wrk run length")
+    parser.add_argument(
+        "--python-clients",
+        action="store_true",
+        help="use Python clients even when wrk is installed",
+    )
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
@@ -172,16 +232,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         server, port, auth = start_server(data_dir)
         try:
-            singles = [orjson.dumps(make_statement(i)) for i in range(args.single)]
-            run_clients(port, auth, singles[:400], args.clients)  # warm-up
-            elapsed, latencies = run_clients(port, auth, singles[400:], args.clients)
-            n = len(latencies)
-            print(
-                f"single POSTs, {args.clients} clients: {n / elapsed:,.0f} statements/s; "
-                f"latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-                f"mean {statistics.mean(latencies) * 1000:.1f} ms"
-            )
+            if shutil.which("wrk") and not args.python_clients:
+                run_wrk(port, auth, args.clients, args.seconds)
+            else:
+                singles = [orjson.dumps(make_statement(i)) for i in range(args.single)]
+                run_clients(port, auth, singles[:400], args.clients)  # warm-up
+                elapsed, latencies = run_clients(port, auth, singles[400:], args.clients)
+                n = len(latencies)
+                print(
+                    f"single POSTs (Python clients), {args.clients} clients: "
+                    f"{n / elapsed:,.0f} statements/s; "
+                    f"latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                    f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+                    f"mean {statistics.mean(latencies) * 1000:.1f} ms"
+                )
 
             batches = [
                 orjson.dumps(

@@ -169,7 +169,7 @@ def upgrade(obj: Context):
     from lrs_connector.store import schema
 
     schema.upgrade(obj.engine)
-    click.echo(f"database at revision {schema.current_revision(obj.engine)}")
+    click.echo(f"database at revision {', '.join(sorted(schema.current_revisions(obj.engine)))}")
 
 
 @db.command()
@@ -178,9 +178,9 @@ def current(obj: Context):
     """Show the schema revision and whether it is current."""
     from lrs_connector.store import schema
 
-    revision = schema.current_revision(obj.engine)
-    state = "current" if revision == schema.head_revision() else "upgrade needed"
-    click.echo(f"{revision or 'empty'} ({state})")
+    revisions = schema.current_revisions(obj.engine)
+    state = "current" if schema.is_current(obj.engine) else "upgrade needed"
+    click.echo(f"{', '.join(sorted(revisions)) or 'empty'} ({state})")
 
 
 # -- sources and tokens -------------------------------------------------------------------

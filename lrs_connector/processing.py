@@ -64,18 +64,17 @@ def run(
 
 
 def start_thread(engine: Engine, *, batch_size: int, idle_seconds: float) -> threading.Event:
-    """The embedded processor of `serve`: a daemon thread; set the returned event to stop it."""
+    """The embedded processor of `serve`: a daemon thread; set the returned event to stop it.
+
+    On SQLite only one web process's thread runs at a time (the others wait their turn), so
+    processing never competes with intake for the write lock more than once.
+    """
     stop = threading.Event()
-    thread = threading.Thread(
-        target=run,
-        kwargs={
-            "engine": engine,
-            "batch_size": batch_size,
-            "idle_seconds": idle_seconds,
-            "stop": stop,
-        },
-        name="lrs-processor",
-        daemon=True,
-    )
+
+    def loop() -> None:
+        with database.sole_worker(engine, "processor"):
+            run(engine, batch_size=batch_size, idle_seconds=idle_seconds, stop=stop)
+
+    thread = threading.Thread(target=loop, name="lrs-processor", daemon=True)
     thread.start()
     return stop

@@ -7,6 +7,8 @@ statements. Gunicorn restarts a dead web process, and with it its processor.
 
 from __future__ import annotations
 
+import os
+
 from gunicorn.app.base import BaseApplication
 
 from lrs_connector.settings import Settings
@@ -49,6 +51,7 @@ def run(settings: Settings) -> None:
         "threads": settings.web_threads,
         "worker_class": "gthread",
         "keepalive": 5,
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
         "timeout": 60,
         "graceful_timeout": 20,
         "accesslog": None,

@@ -18,4 +18,4 @@ def test_migrated_schema_matches_the_table_definitions(engine):
 def test_database_is_at_head_and_upgrade_is_idempotent(engine):
     assert schema.is_current(engine)
     schema.upgrade(engine)
-    assert schema.current_revision(engine) == schema.head_revision()
+    assert schema.current_revisions(engine) == schema.head_revisions()

@@ -66,6 +66,26 @@ def _writer_lock(engine: Engine):
         return _writer_locks[database]
 
 
+@contextmanager
+def sole_worker(engine: Engine, name: str) -> Iterator[None]:
+    """On SQLite, wait until no other process runs the `name` loop, then run it alone.
+
+    Writers on SQLite take turns anyway, so a second processing loop would only contend for
+    the write lock with intake. When the holder's process dies, the lock is released and the
+    next waiting process takes over. PostgreSQL runs any number of loops side by side.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(str(Path(database).resolve()) + f".{name}-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def create_engine(url: str) -> Engine:
     """An engine configured for this service's access pattern on either database."""
     if url.startswith("sqlite"):
