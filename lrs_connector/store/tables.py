@@ -121,3 +121,18 @@ quarantine = sa.Table(
     sa.Column("resolution", sa.Text, nullable=True),
 )
 sa.Index("ix_quarantine_status_id", quarantine.c.status, quarantine.c.id)
+
+
+def _load_feature_tables() -> None:
+    """Feature areas declare their tables in `store/<area>_tables.py` on this same metadata;
+    loading them here lets migrations, the schema test and every query see one schema."""
+    import importlib
+    import pkgutil
+
+    package = __name__.rpartition(".")[0]
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if module.name.endswith("_tables"):
+            importlib.import_module(f"{package}.{module.name}")
+
+
+_load_feature_tables()
