@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from lrs_connector.intake.service import IntakeError
@@ -19,6 +19,16 @@ def error_response(status: int, code: str, message: str, **extra) -> Response:
 def register(app: Flask) -> None:
     @app.errorhandler(IntakeError)
     def _intake_error(exc: IntakeError):
+        caller = getattr(g, "source", None) or getattr(g, "token", None)
+        app.logger.info(
+            "refused %s %s with %d %s: %s (caller %s)",
+            request.method,
+            request.path,
+            exc.status,
+            exc.code,
+            exc.message,
+            caller.name if caller else "-",
+        )
         response = jsonify(exc.as_dict())
         response.status_code = exc.status
         return response
