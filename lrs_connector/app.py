@@ -11,7 +11,16 @@ from lrs_connector import logs
 from lrs_connector.intake.service import Intake
 from lrs_connector.settings import Settings, load_settings
 from lrs_connector.store.database import create_engine
-from lrs_connector.web import access, admin, errors, forward, profiles, xapi
+from lrs_connector.web import (
+    access,
+    admin,
+    errors,
+    forward,
+    health,
+    instrumentation,
+    profiles,
+    xapi,
+)
 
 
 def create_app(
@@ -31,6 +40,7 @@ def create_app(
     app.extensions["lrs_intake"] = Intake.from_settings(engine, settings)
 
     errors.register(app)
-    for blueprint in (xapi.bp, forward.bp, admin.bp, profiles.bp):
+    instrumentation.register(app)
+    for blueprint in (health.bp, xapi.bp, forward.bp, admin.bp, profiles.bp):
         app.register_blueprint(blueprint)
     return app

@@ -90,6 +90,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
     settings = obj.settings
     changes = {"host": host, "port": port, "web_workers": workers}
     settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    server.prepare_metrics_folder(settings)
     if settings.auto_migrate:
         from lrs_connector.store import schema
 

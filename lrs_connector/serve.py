@@ -8,6 +8,8 @@ statements. Gunicorn restarts a dead web process, and with it its processor.
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -43,6 +45,21 @@ def _post_worker_init(worker) -> None:
         )
 
 
+def _child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def prepare_metrics_folder(settings: Settings) -> None:
+    """Web processes share counters through files in one folder, emptied at each start.
+    Must run before anything imports prometheus_client in this process."""
+    folder = Path(settings.resolved_data_dir) / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def run(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop gracefully)."""
     options = {
@@ -58,6 +75,7 @@ def run(settings: Settings) -> None:
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "post_worker_init": _post_worker_init,
+        "child_exit": _child_exit,
         "limit_request_line": 8190,
         "proc_name": "lrs-connector",
     }

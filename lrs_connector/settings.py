@@ -102,6 +102,12 @@ class Settings:
         "(a disabled or rotated source stops working within this time).",
         minimum=0.0,
     )
+    ready_max_processing_lag_seconds: float = _option(
+        300.0,
+        "/readyz answers 503 when the oldest statement waiting for processing is older "
+        "than this (a stopped or overwhelmed worker).",
+        minimum=1.0,
+    )
     log_format: str = _option(
         "auto",
         "Log lines as `json`, readable `text`, or `auto` (text on a terminal).",

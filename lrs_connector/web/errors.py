@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from lrs_connector import metrics
 from lrs_connector.intake.service import IntakeError
 
 
@@ -29,6 +30,10 @@ def register(app: Flask) -> None:
             exc.message,
             caller.name if caller else "-",
         )
+        metrics.REFUSED.labels(exc.code).inc()
+        source = getattr(g, "source", None)
+        if source is not None and request.path.endswith("/statements") and exc.status != 409:
+            metrics.STATEMENTS.labels(source.name, "rejected").inc()
         response = jsonify(exc.as_dict())
         response.status_code = exc.status
         return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, current_app, g
 
+from lrs_connector import metrics
 from lrs_connector.web.access import require_source
 from lrs_connector.web.bodies import read_json_body
 
@@ -22,6 +23,13 @@ bp = Blueprint("forward", __name__, url_prefix="/forward")
 def receive() -> Response:
     """Callers: sources. 200 with {"stored": [ids], "duplicates": [ids], "quarantined": [...]}."""
     outcome = current_app.extensions["lrs_intake"].forward(g.source, read_json_body())
+    for name, items in (
+        ("stored", outcome.stored),
+        ("duplicate", outcome.duplicates),
+        ("quarantined", outcome.quarantined),
+    ):
+        if items:
+            metrics.STATEMENTS.labels(g.source.name, name).inc(len(items))
     if outcome.quarantined:
         current_app.logger.warning(
             "quarantined %d forwarded statement(s) from source %s",

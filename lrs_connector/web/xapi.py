@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import orjson
 from flask import Blueprint, Response, current_app, g, request
 
+from lrs_connector import metrics
 from lrs_connector.intake.service import IntakeError
 from lrs_connector.store import database
 from lrs_connector.store import statements as store
@@ -80,6 +81,7 @@ def post_statements() -> Response:
         )
     body = read_json_body()
     ids = current_app.extensions["lrs_intake"].post(g.source, body, g.xapi_version)
+    metrics.STATEMENTS.labels(g.source.name, "stored").inc(len(ids))
     return _json(ids)
 
 
@@ -98,6 +100,7 @@ def put_statement() -> Response:
     current_app.extensions["lrs_intake"].put(
         g.source, request.args.get("statementId"), body, g.xapi_version
     )
+    metrics.STATEMENTS.labels(g.source.name, "stored").inc()
     return Response(status=204)
 
 
