@@ -385,6 +385,22 @@ def quarantine_discard(obj: Context, held_id: int, reason: str):
 
 @main.command()
 @pass_ctx
+def doctor(obj: Context):
+    """Check configuration, database, migrations, sources and processing; say what to fix."""
+    from lrs_connector import doctor as checks
+
+    findings = checks.examine(obj.settings, obj.engine)
+    for f in findings:
+        mark = "ok  " if f.ok else ("WARN" if f.severity == "warning" else "FAIL")
+        click.echo(f"{mark} {f.check:16} {f.message}")
+        if f.fix and not f.ok:
+            click.echo(f"     {'':16} fix: {f.fix}")
+    if any(not f.ok and f.severity == "error" for f in findings):
+        raise SystemExit(1)
+
+
+@main.command()
+@pass_ctx
 def demo(obj: Context):
     """Load the demo source and statements (idempotent)."""
     from lrs_connector import demo as demo_data

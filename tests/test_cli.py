@@ -146,3 +146,25 @@ def test_a_bad_setting_stops_the_command_with_its_name(runner):
     result = invoke(runner, "db", "current")
     assert result.exit_code == 1
     assert "LRS_CONNECTOR_WEB_WORKERS" in result.output
+
+
+def test_doctor_says_what_to_fix(runner, client, source_headers):
+    result = invoke(runner, "doctor")
+    assert result.exit_code == 0, result.output
+    assert "ok   database" in result.output
+    assert "WARN public_base_url" in result.output and "fix:" in result.output
+    bad = statement(object={"objectType": "Activity", "id": "course-1"})
+    client.post(
+        "/forward/statements",
+        data=orjson.dumps(bad),
+        headers={"Authorization": source_headers["Authorization"]},
+    )
+    result = invoke(runner, "doctor")
+    assert "WARN quarantine" in result.output and "quarantine list" in result.output
+
+
+def test_doctor_fails_on_an_unreachable_database(runner, tmp_path):
+    runner.env = {"LRS_CONNECTOR_DATABASE_URL": "postgresql+psycopg://nobody:x@127.0.0.1:1/none"}
+    result = invoke(runner, "doctor")
+    assert result.exit_code == 1
+    assert "FAIL database" in result.output and "LRS_CONNECTOR_DATABASE_URL" in result.output
