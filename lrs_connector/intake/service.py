@@ -123,7 +123,7 @@ class Intake:
     def post(self, source: Holder, body: object, version: str) -> list[str]:
         """POST /xapi/statements: one statement or an array; all stored or none."""
         batch = body if isinstance(body, list) else [body]
-        self._check_batch(batch, prefix_index=isinstance(body, list))
+        self._check_batch(batch)
         problems = self._problems(batch, version, prefix_index=isinstance(body, list))
         if problems:
             raise IntakeError(400, "invalid-statement", _summary(problems), problems)
@@ -305,7 +305,7 @@ class Intake:
 
     # -- shared -------------------------------------------------------------------------
 
-    def _check_batch(self, batch: list, prefix_index: bool) -> None:
+    def _check_batch(self, batch: list) -> None:
         if not batch:
             raise IntakeError(400, "empty-batch", "the request holds no statements")
         if len(batch) > self.max_batch:
