@@ -16,8 +16,11 @@ from lrs_connector.web import (
     admin,
     errors,
     forward,
+    frameworks,
     health,
     instrumentation,
+    learners,
+    mapping,
     profiles,
     xapi,
 )
@@ -41,6 +44,15 @@ def create_app(
 
     errors.register(app)
     instrumentation.register(app)
-    for blueprint in (health.bp, xapi.bp, forward.bp, admin.bp, profiles.bp):
+    for blueprint in (
+        health.bp,
+        xapi.bp,
+        forward.bp,
+        admin.bp,
+        profiles.bp,
+        frameworks.bp,
+        learners.bp,
+        mapping.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -7,6 +7,11 @@ import threading
 import click
 import orjson
 
+from lrs_connector.frameworks.cli import frameworks
+from lrs_connector.intake.backfill_cli import backfill
+from lrs_connector.intake.pull_cli import pull, pull_sources
+from lrs_connector.learners.cli import learners
+from lrs_connector.mapping.cli import mapping
 from lrs_connector.profiles.cli import profile
 from lrs_connector.settings import Settings, SettingsError, load_settings
 
@@ -275,7 +280,8 @@ main.add_command(
 )
 
 
-main.add_command(profile)
+for command in (profile, frameworks, mapping, learners, pull, pull_sources, backfill):
+    main.add_command(command)
 
 
 # -- quarantine ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`lrs-connector serve`: the app under gunicorn, a production WSGI server.
 
-With `embedded_processor` on, each web process also runs the processing loop in a thread, so
-the embedded default needs one command; the queue's locking keeps them from taking the same
-statements. Gunicorn restarts a dead web process, and with it its processor.
+With `embedded_processor` and `embedded_puller` on, each web process also runs the processing
+loop and the LRS poller in threads, so the embedded default needs one command; the queue's
+locking and the pull sources' leases keep them from doing the same work twice. Gunicorn
+restarts a dead web process, and with it its threads.
 """
 
 from __future__ import annotations
@@ -35,14 +36,19 @@ class _Server(BaseApplication):
 def _post_worker_init(worker) -> None:
     app = worker.wsgi
     settings = app.extensions["lrs_settings"]
+    engine = app.extensions["lrs_engine"]
     if settings.embedded_processor:
         from lrs_connector import processing
 
         processing.start_thread(
-            app.extensions["lrs_engine"],
+            engine,
             batch_size=settings.process_batch_size,
             idle_seconds=settings.process_idle_seconds,
         )
+    if settings.embedded_puller:
+        from lrs_connector.intake import pull
+
+        pull.start_thread(engine, settings)
 
 
 def _child_exit(server, worker) -> None:

@@ -110,10 +110,11 @@ def load_profiles(sources: Iterable[str | Path | Mapping[str, Any]]) -> list[Pro
 
 
 def load_bundled() -> list[Profile]:
-    """The profiles shipped as package data in ``xapi_profiles/`` (sorted by file name)."""
+    """The profiles shipped as package data in ``xapi_profiles/*.jsonld`` (sorted by name)."""
     root = importlib.resources.files(BUNDLED_PACKAGE)
+    # Only .jsonld: the framework (.json) and mapping rules live beside the profiles.
     entries = sorted(
-        (e for e in root.iterdir() if e.is_file() and e.name.endswith(PROFILE_SUFFIXES)),
+        (e for e in root.iterdir() if e.is_file() and e.name.endswith(".jsonld")),
         key=lambda e: e.name,
     )
     return [_parse(e.read_text(encoding="utf-8"), f"{BUNDLED_PACKAGE}/{e.name}") for e in entries]

@@ -1,0 +1,146 @@
+"""Imported competency frameworks: save, list, get by IRI and version, latest.
+
+The bundled framework (``xapi_profiles/lnd-leadership-framework.json``) is served from package
+data, never seeded: it is always available, follows the installed package, and costs no write.
+An imported framework with the same IRI and version takes its place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lrs_connector.frameworks.documents import dumps, framework_from_document, load_bundled
+from lrs_connector.frameworks.model import Framework
+from lrs_connector.store.framework_tables import frameworks
+
+SOURCES = ("bundled", "case", "file")
+
+
+class FrameworkExists(ValueError):
+    """Another framework with the same IRI and version is stored (pass ``replace``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFramework:
+    iri: str
+    version: str
+    name: str
+    source: str
+    imported_at: datetime | None  # None for the bundled framework served from package data
+
+    def as_dict(self) -> dict:
+        return {
+            "iri": self.iri,
+            "version": self.version,
+            "name": self.name,
+            "source": self.source,
+            "imported_at": self.imported_at.isoformat() if self.imported_at else None,
+        }
+
+
+def _bundled_entry() -> StoredFramework:
+    bundled = load_bundled()
+    return StoredFramework(bundled.iri, bundled.version, bundled.name, "bundled", None)
+
+
+def save(
+    conn: Connection, framework: Framework, source: str, *, replace: bool = False
+) -> tuple[StoredFramework, bool]:
+    """Store a framework; returns (entry, changed). Saving the same document again changes
+    nothing; a different document under a stored IRI and version needs ``replace``."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}")
+    document = dumps(framework)
+    now = datetime.now(UTC)
+    row = conn.execute(
+        sa.select(
+            frameworks.c.id, frameworks.c.document, frameworks.c.source, frameworks.c.imported_at
+        ).where(frameworks.c.iri == framework.iri, frameworks.c.version == framework.version)
+    ).first()
+    if row is not None:
+        if row.document == document:
+            entry = StoredFramework(
+                framework.iri, framework.version, framework.name, row.source, row.imported_at
+            )
+            return entry, False
+        if not replace:
+            raise FrameworkExists(
+                f"framework {framework.iri} version {framework.version} is already stored "
+                "with different content; give it a new version, or replace it"
+            )
+        conn.execute(
+            frameworks.update()
+            .where(frameworks.c.id == row.id)
+            .values(name=framework.name, source=source, document=document, imported_at=now)
+        )
+    else:
+        conn.execute(
+            frameworks.insert().values(
+                iri=framework.iri,
+                version=framework.version,
+                name=framework.name,
+                source=source,
+                document=document,
+                imported_at=now,
+            )
+        )
+    return StoredFramework(framework.iri, framework.version, framework.name, source, now), True
+
+
+def list_frameworks(conn: Connection) -> list[StoredFramework]:
+    """Every stored framework version, plus the bundled one unless a stored one replaces it."""
+    rows = conn.execute(
+        sa.select(
+            frameworks.c.iri,
+            frameworks.c.version,
+            frameworks.c.name,
+            frameworks.c.source,
+            frameworks.c.imported_at,
+        ).order_by(frameworks.c.iri, frameworks.c.imported_at, frameworks.c.id)
+    ).all()
+    out = [StoredFramework(r.iri, r.version, r.name, r.source, r.imported_at) for r in rows]
+    bundled = _bundled_entry()
+    if not any(e.iri == bundled.iri and e.version == bundled.version for e in out):
+        out.insert(0, bundled)
+    return out
+
+
+def get(conn: Connection, iri: str, version: str | None = None) -> Framework | None:
+    """A framework by IRI and version; without a version, the latest (see :func:`latest`)."""
+    if version is None:
+        return latest(conn, iri)
+    row = conn.execute(
+        sa.select(frameworks.c.document).where(
+            frameworks.c.iri == iri, frameworks.c.version == version
+        )
+    ).first()
+    if row is not None:
+        return _load(row.document)
+    bundled = load_bundled()
+    if bundled.iri == iri and bundled.version == version:
+        return bundled
+    return None
+
+
+def latest(conn: Connection, iri: str) -> Framework | None:
+    """The most recently imported version of ``iri``; the bundled framework when it has that
+    IRI and nothing with it was imported."""
+    row = conn.execute(
+        sa.select(frameworks.c.document)
+        .where(frameworks.c.iri == iri)
+        .order_by(frameworks.c.imported_at.desc(), frameworks.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        return _load(row.document)
+    bundled = load_bundled()
+    return bundled if bundled.iri == iri else None
+
+
+def _load(document: str) -> Framework:
+    return framework_from_document(orjson.loads(document))
