@@ -1,8 +1,8 @@
 """The processing loop: take queued statements in batches and hand them to the handlers.
 
 Intake only stores and queues; everything downstream (mapping to evidence, readiness, the
-outbox) runs here, one transaction per batch. Until those exist the loop only marks statements
-processed by taking them off the queue, so the flow exists end to end.
+outbox) runs here, one transaction per batch. The first handler maps statements to evidence
+under the published mapping version (docs/mapping.md); later stages add theirs to HANDLERS.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -18,7 +19,30 @@ from lrs_connector.store import database, queue
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Connection, Sequence[queue.QueueEntry]], None]
-HANDLERS: list[Handler] = []
+
+
+def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
+    """Stored statements become evidence under the published mapping; a voided statement's
+    evidence is retracted. Runs inside the batch transaction: all of it or none."""
+    from lrs_connector.store import evidence, mapping
+    from lrs_connector.store import statements as stored_statements
+
+    now = datetime.now(UTC)
+    voided = [e.statement_id for e in entries if e.event == "voided"]
+    if voided:
+        evidence.retract(conn, voided, "voided", now)
+    stored = list(dict.fromkeys(e.statement_id for e in entries if e.event == "stored"))
+    if not stored:
+        return
+    active = mapping.active(conn, now)
+    if active is None:
+        return
+    found = stored_statements.find(conn, stored)
+    documents = [s.statement for s in found.values() if not s.voided and s.voids is None]
+    evidence.apply(conn, documents, active.mapper, active.version, now)
+
+
+HANDLERS: list[Handler] = [map_to_evidence]
 
 
 def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] = ()) -> int:

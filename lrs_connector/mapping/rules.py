@@ -1,0 +1,510 @@
+"""Mapping rules compiled once into condition functions, and the mapper that indexes them.
+
+A rule's match is a list of conditions evaluated in a fixed order, cheapest first (verb,
+activity, result, extensions, JSONPath, then the profile template). Matching stops at the
+first failing condition, which is what ``explain`` reports. The mapper indexes rules by the
+verb they require (given directly or by their template), so a statement is only tried
+against the rules for its verb plus the few rules that accept any verb.
+
+Reading pass/fail (``success``): when ``result.success`` is present it decides, whatever the
+score; only when it is absent is the score compared with the rule's ``pass_mark`` (if any).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lrs_connector.mapping.document import MappingError, Problem, parse_text, validate_document
+from lrs_connector.profiles import SUCCESS, JSONPathError, ProfileError, ProfileSet, compile_path
+
+# A condition returns None when it holds, else a short sentence saying what was found.
+Check = Callable[[dict[str, Any], dict[str, Any]], str | None]
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    field: str  # the rule field it comes from, e.g. "match.verb"
+    check: Check
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    iri: str
+    weight: float
+    polarity: str
+    kind: str
+    confidence: float
+    valid_days: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    position: int
+    verbs: frozenset[str] | None  # None: any verb
+    conditions: tuple[Condition, ...]
+    targets: tuple[Target, ...]
+    template: str | None
+
+    def first_failure(self, statement: dict[str, Any], memo: dict[str, Any]) -> Condition | None:
+        for condition in self.conditions:
+            if condition.check(statement, memo) is not None:
+                return condition
+        return None
+
+    def matches(self, statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        for condition in self.conditions:  # noqa: SIM110 (a plain loop is faster on this path)
+            if condition.check(statement, memo) is not None:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """One rule's verdict on one statement, for explain."""
+
+    rule: Rule
+    matched: bool
+    failed_field: str | None = None
+    failed_message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule.id,
+            "description": self.rule.description,
+            "matched": self.matched,
+        }
+        if self.matched:
+            out["targets"] = [
+                {
+                    "target": t.iri,
+                    "weight": t.weight,
+                    "polarity": t.polarity,
+                    "kind": t.kind,
+                    "confidence": t.confidence,
+                }
+                for t in self.rule.targets
+            ]
+        else:
+            out["failed"] = {"condition": self.failed_field, "message": self.failed_message}
+        return out
+
+
+class Mapper:
+    """A compiled mapping set: rules in document order, indexed by verb."""
+
+    def __init__(self, rules: Sequence[Rule], name: str = "", description: str = "") -> None:
+        self.rules = tuple(rules)
+        self.name = name
+        self.description = description
+        any_verb = [r for r in self.rules if r.verbs is None]
+        by_verb: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for verb in rule.verbs or ():
+                by_verb.setdefault(verb, []).append(rule)
+        self._any = tuple(any_verb)
+        self._by_verb = {
+            verb: tuple(sorted({*rules, *any_verb}, key=lambda r: r.position))
+            for verb, rules in by_verb.items()
+        }
+
+    def candidates(self, statement: dict[str, Any]) -> tuple[Rule, ...]:
+        verb = statement.get("verb")
+        verb_id = verb.get("id") if type(verb) is dict else None
+        return self._by_verb.get(verb_id, self._any)
+
+    def evaluate(self, statement: dict[str, Any]) -> list[Rule]:
+        """The rules that match, in document order."""
+        memo: dict[str, Any] = {}
+        return [r for r in self.candidates(statement) if r.matches(statement, memo)]
+
+    def explain(self, statement: dict[str, Any]) -> list[RuleOutcome]:
+        """Every rule's verdict, with the first condition that failed (and what was found)."""
+        memo: dict[str, Any] = {}
+        out = []
+        for rule in self.rules:
+            for condition in rule.conditions:
+                message = condition.check(statement, memo)
+                if message is not None:
+                    out.append(RuleOutcome(rule, False, condition.field, message))
+                    break
+            else:
+                out.append(RuleOutcome(rule, True))
+        return out
+
+    def targets(self) -> set[str]:
+        return {t.iri for r in self.rules for t in r.targets}
+
+
+# --- compiling -------------------------------------------------------------------------------
+
+
+def compile_text(
+    text: str | bytes,
+    file: str,
+    profiles: ProfileSet,
+    known_targets: Container[str] | None = None,
+) -> Mapper:
+    """Parse, validate and compile a rules document (MappingError lists every problem)."""
+    return compile_document(parse_text(text, file), file, profiles, known_targets)
+
+
+def compile_document(
+    data: Any,
+    file: str,
+    profiles: ProfileSet,
+    known_targets: Container[str] | None = None,
+) -> Mapper:
+    def extra(rule: dict[str, Any], label: str, problems: list[Problem]) -> None:
+        template = rule["match"].get("template")
+        if template is not None:
+            try:
+                profiles.template(template)
+            except KeyError:
+                problems.append(
+                    Problem(file, label, "match.template", "no loaded profile defines it")
+                )
+            except ProfileError as exc:
+                problems.append(Problem(file, label, "match.template", str(exc)))
+        for position, condition in enumerate(rule["match"].get("jsonpath", ())):
+            try:
+                compile_path(condition["path"])
+            except JSONPathError as exc:
+                problems.append(Problem(file, label, f"match.jsonpath.{position}.path", str(exc)))
+        if known_targets is not None:
+            for position, target in enumerate(rule["targets"]):
+                if target["target"] not in known_targets:
+                    problems.append(
+                        Problem(
+                            file,
+                            label,
+                            f"targets.{position}.target",
+                            "not a competency or dimension of the framework",
+                        )
+                    )
+
+    document = validate_document(data, file, extra)
+    rules = [_compile_rule(raw, i, profiles) for i, raw in enumerate(document["rules"])]
+    return Mapper(rules, document["name"], document.get("description", ""))
+
+
+def _compile_rule(raw: dict[str, Any], position: int, profiles: ProfileSet) -> Rule:
+    match = raw["match"]
+    conditions: list[Condition] = []
+    verbs: frozenset[str] | None = None
+    if "verb" in match:
+        verbs = frozenset(match["verb"])
+        conditions.append(Condition("match.verb", _verb_check(verbs)))
+    template = match.get("template")
+    compiled = profiles.template(template) if template else None
+    if verbs is None and compiled is not None and compiled.verb is not None:
+        verbs = frozenset([compiled.verb])
+    if "activity_type" in match:
+        conditions.append(
+            Condition(
+                "match.activity_type", _activity_type_check(frozenset(match["activity_type"]))
+            )
+        )
+    if "activity_id" in match:
+        conditions.append(
+            Condition("match.activity_id", _activity_id_check(frozenset(match["activity_id"])))
+        )
+    if "activity_id_prefix" in match:
+        conditions.append(
+            Condition("match.activity_id_prefix", _prefix_check(tuple(match["activity_id_prefix"])))
+        )
+    if "success" in match:
+        conditions.append(
+            Condition("match.success", _success_check(match["success"], match.get("pass_mark")))
+        )
+    if "completion" in match:
+        conditions.append(Condition("match.completion", _completion_check(match["completion"])))
+    for name, value in match.get("score", {}).items():
+        conditions.append(Condition(f"match.score.{name}", _score_check(name, value)))
+    for i, condition in enumerate(match.get("context_extensions", ())):
+        conditions.append(Condition(f"match.context_extensions.{i}", _extension_check(condition)))
+    for i, condition in enumerate(match.get("jsonpath", ())):
+        conditions.append(Condition(f"match.jsonpath.{i}", _jsonpath_check(condition)))
+    if compiled is not None:
+        conditions.append(Condition("match.template", _template_check(compiled)))
+    targets = tuple(
+        Target(
+            t["target"],
+            float(t["weight"]),
+            t["polarity"],
+            t["kind"],
+            float(t["confidence"]),
+            t.get("valid_days"),
+        )
+        for t in raw["targets"]
+    )
+    return Rule(
+        raw["id"], raw["description"], position, verbs, tuple(conditions), targets, template
+    )
+
+
+def _short(values: Iterable[Any]) -> str:
+    values = sorted(str(v) for v in values)
+    return ", ".join(values[:3]) + (f" (+{len(values) - 3} more)" if len(values) > 3 else "")
+
+
+def _verb_check(verbs: frozenset[str]) -> Check:
+    wanted = _short(verbs)
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        verb = statement.get("verb")
+        found = verb.get("id") if type(verb) is dict else None
+        return None if found in verbs else f"verb is {found}, the rule wants {wanted}"
+
+    return check
+
+
+def _activity(statement: dict[str, Any]) -> dict[str, Any] | None:
+    obj = statement.get("object")
+    if type(obj) is dict and obj.get("objectType", "Activity") == "Activity":
+        return obj
+    return None
+
+
+def _activity_type_check(types: frozenset[str]) -> Check:
+    wanted = _short(types)
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        obj = _activity(statement)
+        definition = obj.get("definition") if obj else None
+        found = definition.get("type") if type(definition) is dict else None
+        if found in types:
+            return None
+        return f"activity type is {found}, the rule wants {wanted}"
+
+    return check
+
+
+def _activity_id_check(ids: frozenset[str]) -> Check:
+    wanted = _short(ids)
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        obj = _activity(statement)
+        found = obj.get("id") if obj else None
+        return None if found in ids else f"activity id is {found}, the rule wants {wanted}"
+
+    return check
+
+
+def _prefix_check(prefixes: tuple[str, ...]) -> Check:
+    wanted = _short(prefixes)
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        obj = _activity(statement)
+        found = obj.get("id") if obj else None
+        if isinstance(found, str) and found.startswith(prefixes):
+            return None
+        return f"activity id {found} does not start with {wanted}"
+
+    return check
+
+
+def _result(statement: dict[str, Any]) -> dict[str, Any]:
+    result = statement.get("result")
+    return result if type(result) is dict else {}
+
+
+def _scaled(result: dict[str, Any]) -> float | None:
+    score = result.get("score")
+    value = score.get("scaled") if type(score) is dict else None
+    return value if type(value) in (int, float) else None
+
+
+def success_reading(result: dict[str, Any], pass_mark: float | None) -> bool | None:
+    """Passed (True), failed (False) or unknown (None): result.success decides when present."""
+    success = result.get("success")
+    if type(success) is bool:
+        return success
+    if pass_mark is not None:
+        scaled = _scaled(result)
+        if scaled is not None:
+            return scaled >= pass_mark
+    return None
+
+
+def _success_check(wanted: bool, pass_mark: float | None) -> Check:
+    word = "passed" if wanted else "failed"
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        result = _result(statement)
+        reading = success_reading(result, pass_mark)
+        if reading is wanted:
+            return None
+        if reading is None:
+            if pass_mark is None:
+                return "result.success is absent (and the rule has no pass_mark)"
+            return "result.success and result.score.scaled are absent"
+        how = (
+            f"result.success is {str(result['success']).lower()}"
+            if "success" in result
+            else f"score {_scaled(result)} against pass_mark {pass_mark}"
+        )
+        return f"not {word}: {how}"
+
+    return check
+
+
+def _completion_check(wanted: bool) -> Check:
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        found = _result(statement).get("completion")
+        if found is wanted:
+            return None
+        shown = "absent" if found is None else str(found).lower()
+        return f"result.completion is {shown}, the rule wants {str(wanted).lower()}"
+
+    return check
+
+
+def _score_check(name: str, bound: float) -> Check:
+    part, _, side = name.partition("_")
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        score = _result(statement).get("score")
+        value = score.get(part) if type(score) is dict else None
+        if type(value) not in (int, float):
+            return f"result.score.{part} is absent"
+        ok = value >= bound if side == "min" else value <= bound
+        sign = ">=" if side == "min" else "<="
+        return None if ok else f"result.score.{part} is {value}, the rule wants {sign} {bound}"
+
+    return check
+
+
+def _value_test(condition: dict[str, Any]) -> Callable[[list[Any]], str | None]:
+    """Operators on the values found at a location (a JSONPath may find several): each
+    operator must hold for at least one value; ``exists`` looks at whether any was found."""
+    tests: list[Callable[[list[Any]], str | None]] = []
+    if "exists" in condition:
+        wanted = condition["exists"]
+
+        def exists(values: list[Any]) -> str | None:
+            if bool(values) is wanted:
+                return None
+            return "it is absent" if wanted else f"it is present: {values[0]!r}"
+
+        tests.append(exists)
+    if "equals" in condition:
+        expected = condition["equals"]
+        tests.append(_any_value(lambda v: _same(v, expected), f"equal to {expected!r}"))
+    if "in_" in condition:
+        options = condition["in_"]
+        tests.append(_any_value(lambda v: any(_same(v, o) for o in options), f"one of {options!r}"))
+    if "contains" in condition:
+        item = condition["contains"]
+
+        def contains(value: Any) -> bool:
+            if isinstance(value, list):
+                return any(_same(v, item) for v in value)
+            if isinstance(value, str) and isinstance(item, str):
+                return item in value
+            return False
+
+        tests.append(_any_value(contains, f"containing {item!r}"))
+    if "min" in condition:
+        low = condition["min"]
+        tests.append(_any_value(lambda v: _number(v) and v >= low, f">= {low}"))
+    if "max" in condition:
+        high = condition["max"]
+        tests.append(_any_value(lambda v: _number(v) and v <= high, f"<= {high}"))
+
+    def run(values: list[Any]) -> str | None:
+        for test in tests:
+            message = test(values)
+            if message is not None:
+                return message
+        return None
+
+    return run
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is bool or type(b) is bool:
+        return a is b
+    return a == b
+
+
+def _any_value(predicate: Callable[[Any], bool], wanted: str):
+    def test(values: list[Any]) -> str | None:
+        if not values:
+            return f"it is absent (wanted {wanted})"
+        for value in values:
+            if predicate(value):
+                return None
+        shown = ", ".join(repr(v) for v in values[:3])
+        return f"found {shown}, wanted {wanted}"
+
+    return test
+
+
+def _extension_check(condition: dict[str, Any]) -> Check:
+    iri = condition["extension"]
+    test = _value_test(condition)
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        context = statement.get("context")
+        extensions = context.get("extensions") if type(context) is dict else None
+        value = extensions.get(iri, _MISSING) if type(extensions) is dict else _MISSING
+        message = test([] if value is _MISSING else [value])
+        return None if message is None else f"context extension {iri}: {message}"
+
+    return check
+
+
+def _jsonpath_check(condition: dict[str, Any]) -> Check:
+    path = compile_path(condition["path"])
+    test = _value_test(condition)
+
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        message = test(path.evaluate(statement))
+        return None if message is None else f"{path.source}: {message}"
+
+    return check
+
+
+def _template_check(template) -> Check:
+    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        outcome = memo.get(template.id)
+        if outcome is None:
+            result = template.match(statement)
+            outcome = result.outcome == SUCCESS
+            memo[template.id] = outcome
+            if not outcome:
+                memo["why:" + template.id] = _why(result)
+        if outcome:
+            return None
+        return f"template {template.id}: {memo.get('why:' + template.id)}"
+
+    return check
+
+
+def _why(result) -> str:
+    if not result.reasons:
+        return result.outcome
+    return f"{result.outcome} ({result.reasons[0].message})"
+
+
+__all__ = [
+    "Condition",
+    "Mapper",
+    "MappingError",
+    "Problem",
+    "Rule",
+    "RuleOutcome",
+    "Target",
+    "compile_document",
+    "compile_text",
+    "success_reading",
+]

@@ -1,0 +1,165 @@
+"""Mapping set versions: import (draft), publish (exactly one in force), history, and the
+compiled mapper of a version, cached per process.
+
+Versions are numbered 1, 2, 3… in import order. Publishing retires the previous published
+version in the same transaction; the partial unique index on `status` keeps it to one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lrs_connector.mapping import Mapper, compile_text
+from lrs_connector.mapping import bundled as context
+from lrs_connector.store.mapping_tables import mapping_versions
+
+DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
+
+
+class VersionError(ValueError):
+    """An unknown version, or a change its status does not allow."""
+
+
+@dataclass(frozen=True)
+class Active:
+    version: int
+    mapper: Mapper
+
+
+def compile_version_text(text: str, source: str) -> Mapper:
+    """Compile against the bundled profiles and framework (MappingError on problems)."""
+    return compile_text(text, source, context.profiles(), context.known_targets())
+
+
+_cache: dict[tuple[int, str], Mapper] = {}
+_cache_lock = threading.Lock()
+
+
+def mapper(conn: Connection, version: int) -> Mapper:
+    """The compiled rules of a stored version (compiled once per process)."""
+    row = conn.execute(
+        sa.select(mapping_versions.c.digest, mapping_versions.c.document).where(
+            mapping_versions.c.version == version
+        )
+    ).first()
+    if row is None:
+        raise VersionError(f"no mapping version {version}")
+    key = (version, row.digest)
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = compile_version_text(row.document, f"mapping version {version}")
+        with _cache_lock:
+            _cache[key] = found
+    return found
+
+
+def import_version(
+    conn: Connection, text: str, source: str, now: datetime, *, publish: bool = False
+) -> int:
+    """Validate and store a rules document as a new draft (published at once with
+    ``publish``); MappingError lists every problem and nothing is stored."""
+    compiled = compile_version_text(text, source)
+    number = (conn.execute(sa.select(sa.func.max(mapping_versions.c.version))).scalar() or 0) + 1
+    conn.execute(
+        mapping_versions.insert().values(
+            version=number,
+            name=compiled.name,
+            description=compiled.description,
+            status=DRAFT,
+            document=text,
+            digest=hashlib.sha256(text.encode()).hexdigest(),
+            source=source[:500],
+            created_at=now,
+        )
+    )
+    if publish:
+        publish_version(conn, number, now)
+    return number
+
+
+def publish_version(conn: Connection, version: int, now: datetime) -> int | None:
+    """Put `version` in force; returns the version it replaced (retired), if any."""
+    status = conn.execute(
+        sa.select(mapping_versions.c.status).where(mapping_versions.c.version == version)
+    ).scalar()
+    if status is None:
+        raise VersionError(f"no mapping version {version}")
+    if status == PUBLISHED:
+        return None
+    previous = published_version(conn)
+    if previous is not None:
+        conn.execute(
+            mapping_versions.update()
+            .where(mapping_versions.c.version == previous)
+            .values(status=RETIRED, retired_at=now)
+        )
+    conn.execute(
+        mapping_versions.update()
+        .where(mapping_versions.c.version == version)
+        .values(status=PUBLISHED, published_at=now, retired_at=None)
+    )
+    return previous
+
+
+def published_version(conn: Connection) -> int | None:
+    return conn.execute(
+        sa.select(mapping_versions.c.version).where(mapping_versions.c.status == PUBLISHED)
+    ).scalar()
+
+
+def active(conn: Connection, now: datetime) -> Active | None:
+    """The published mapping; the bundled rules are imported and published first when the
+    database has no mapping version at all (a fresh installation maps out of the box)."""
+    version = published_version(conn)
+    if version is None:
+        if conn.execute(sa.select(sa.func.count()).select_from(mapping_versions)).scalar_one():
+            return None  # versions exist but none is published: an admin's choice
+        version = import_version(
+            conn, context.bundled_text(), context.BUNDLED_SOURCE, now, publish=True
+        )
+    return Active(version, mapper(conn, version))
+
+
+def versions(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(
+            mapping_versions.c.version,
+            mapping_versions.c.name,
+            mapping_versions.c.status,
+            mapping_versions.c.source,
+            mapping_versions.c.digest,
+            mapping_versions.c.created_at,
+            mapping_versions.c.published_at,
+            mapping_versions.c.retired_at,
+        ).order_by(mapping_versions.c.version)
+    )
+    return [
+        {
+            "version": r.version,
+            "name": r.name,
+            "status": r.status,
+            "source": r.source,
+            "digest": r.digest[:12],
+            "created_at": r.created_at.isoformat(),
+            "published_at": r.published_at.isoformat() if r.published_at else None,
+            "retired_at": r.retired_at.isoformat() if r.retired_at else None,
+        }
+        for r in rows
+    ]
+
+
+def document(conn: Connection, version: int) -> str:
+    text = conn.execute(
+        sa.select(mapping_versions.c.document).where(mapping_versions.c.version == version)
+    ).scalar()
+    if text is None:
+        raise VersionError(f"no mapping version {version}")
+    return text

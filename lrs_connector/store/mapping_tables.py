@@ -1,0 +1,63 @@
+"""Mapping set versions and the evidence they derive from statements.
+
+`mapping_versions` keeps every version's rules document as imported (the history); a partial
+unique index allows one `published` version at a time. `evidence` rows are keyed by a hash of
+(statement, member, rule, mapping version, target), so reprocessing or replaying never adds
+duplicates; retracted rows stay (with why and when) for the audit trail.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from lrs_connector.store.tables import Timestamp, metadata
+
+mapping_versions = sa.Table(
+    "mapping_versions",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    # draft: imported, may be tried with what-if; published: the one in force; retired: was.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("published_at", Timestamp(), nullable=True),
+    sa.Column("retired_at", Timestamp(), nullable=True),
+)
+sa.Index(
+    "uq_mapping_versions_published",
+    mapping_versions.c.status,
+    unique=True,
+    sqlite_where=mapping_versions.c.status == "published",
+    postgresql_where=mapping_versions.c.status == "published",
+)
+
+evidence = sa.Table(
+    "evidence",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("statement_id", sa.String(36), nullable=False),
+    sa.Column("learner_id", sa.BigInteger, sa.ForeignKey("learners.id"), nullable=False),
+    # The actor's alias key that named the learner: `learners split` moves evidence by it.
+    sa.Column("alias", sa.String(512), nullable=False),
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("mapping_version", sa.Integer, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("polarity", sa.String(8), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("timestamp", Timestamp(), nullable=False),
+    sa.Column("valid_until", Timestamp(), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("retracted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # voided: the statement was voided; superseded: a replay under another mapping version.
+    sa.Column("retraction", sa.String(16), nullable=True),
+    sa.Column("retracted_at", Timestamp(), nullable=True),
+)
+sa.Index("ix_evidence_statement_id", evidence.c.statement_id)
+sa.Index("ix_evidence_learner_id_target", evidence.c.learner_id, evidence.c.target)
+sa.Index("ix_evidence_mapping_version_rule_id", evidence.c.mapping_version, evidence.c.rule_id)

@@ -1,0 +1,166 @@
+"""Versions, what-if, publish and replay, explain and coverage: CLI and API."""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+import sqlalchemy as sa
+
+from lrs_connector import demo, processing
+from lrs_connector.mapping import bundled
+from lrs_connector.mapping.cli import mapping
+from lrs_connector.store import database
+from lrs_connector.store.mapping_tables import evidence
+from lrs_connector.web.mapping import bp
+from tests.builders import statement
+
+
+def load_demo(client, headers, engine):
+    batch = demo.statements()
+    assert (
+        client.post("/xapi/statements", data=orjson.dumps(batch), headers=headers).status_code
+        == 200
+    )
+    processing.run(engine, batch_size=500, idle_seconds=0.01, stop=threading.Event(), once=True)
+    return batch
+
+
+def register(app):
+    if bp.name not in app.blueprints:
+        app.register_blueprint(bp)
+
+
+def invoke(runner, *args):
+    result = runner.invoke(mapping, list(args), catch_exceptions=False)
+    return result
+
+
+def test_draft_whatif_publish_replay(app, client, source_headers, engine, runner, tmp_path):
+    load_demo(client, source_headers, engine)
+    # The draft drops the failed-assessment rules and doubles the budget weight.
+    text = bundled.bundled_text()
+    text = text.replace("  - id: failed-", "  - id: dropped-").replace(
+        "budget-ownership, kind: practice, weight: 1.5",
+        "budget-ownership, kind: practice, weight: 3.0",
+    )
+    lines, keep = [], True
+    for line in text.splitlines():
+        if line.startswith("  - id: "):
+            keep = not line.startswith("  - id: dropped-")
+        if keep:
+            lines.append(line)
+    draft = tmp_path / "draft.yaml"
+    draft.write_text("\n".join(lines) + "\n")
+
+    result = invoke(runner, "import", str(draft))
+    assert result.exit_code == 0 and "mapping version 2 (draft)" in result.output
+    result = invoke(runner, "versions")
+    assert "1  published" in result.output and "2  draft" in result.output
+
+    result = invoke(runner, "whatif", "2")
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.output)
+    assert report["statements"] == len(demo.statements())
+    removed = {
+        (c["learner"], c["target"].rsplit("/", 1)[1]) for c in report["changes"] if c["removed"]
+    }
+    assert any(t == "business-acumen" for _, t in removed)  # Dev's failures no longer count
+    changed = [c for c in report["changes"] if c["changed"]]
+    assert changed and all(c["target"].endswith("budget-ownership") for c in changed)
+    with database.read(engine) as conn:  # what-if writes nothing
+        assert (
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(evidence)
+                .where(evidence.c.mapping_version == 2)
+            ).scalar_one()
+            == 0
+        )
+
+    result = invoke(runner, "publish", "2", "--replay")
+    assert result.exit_code == 0, result.output
+    assert "version 1 retired" in result.output and "replayed" in result.output
+    with database.read(engine) as conn:
+        active = conn.execute(
+            sa.select(evidence.c.mapping_version, evidence.c.rule_id).where(
+                evidence.c.retracted.is_(False)
+            )
+        ).all()
+        superseded = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(evidence)
+            .where(evidence.c.retraction == "superseded")
+        ).scalar_one()
+    assert {v for v, _ in active} == {2}
+    assert not any(r.startswith("failed-") for _, r in active)
+    assert superseded > 0
+    # Replaying again is idempotent; after it, the what-if of the published version is empty.
+    invoke(runner, "replay")
+    assert orjson.loads(invoke(runner, "whatif", "2").output)["changes"] == []
+
+
+def test_import_refuses_a_broken_file_with_its_problems(runner, tmp_path, engine):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nrules:\n  - id: r1\n    description: d\n    match: {verb: nope}\n"
+        "    targets: [{target: https://x.example/y, kind: practice}]\n"
+    )
+    result = runner.invoke(mapping, ["import", str(bad)])
+    assert result.exit_code != 0
+    assert f"{bad}, rule r1, field match.verb" in result.output
+    bad.write_text(
+        "name: x\nrules:\n  - id: r1\n    description: d\n"
+        "    match: {verb: http://adlnet.gov/expapi/verbs/passed}\n"
+        "    targets: [{target: https://x.example/y, kind: practice}]\n"
+    )
+    result = runner.invoke(mapping, ["import", str(bad)])
+    assert f"{bad}, rule r1, field targets.0.target" in result.output
+
+
+def test_explain_cli_and_api(app, client, source_headers, auditor_headers, engine, runner):
+    register(app)
+    batch = load_demo(client, source_headers, engine)
+    budget = next(s for s in batch if s["object"]["id"].endswith("ld-budget-2026"))
+    result = invoke(runner, "explain", budget["id"])
+    body = orjson.loads(result.output)
+    assert set(body["matched"]) == {"owned-budget", "stretch-financial-fluency"}
+    response = client.get(f"/api/v1/statements/{budget['id']}/explain", headers=auditor_headers)
+    assert response.status_code == 200
+    rules = {r["rule"]: r for r in response.json["rules"]}
+    assert rules["owned-budget"]["matched"] is True
+    assert rules["led-change"]["failed"]["condition"] == "match.template"
+    assert "verb is not" in rules["led-change"]["failed"]["message"]
+    assert rules["stretch-influence"]["failed"]["condition"] == "match.context_extensions.0"
+    assert {e["rule_id"] for e in response.json["evidence"]} == set(body["matched"])
+    assert response.json["learners"][0]["learner"] is not None
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert (
+        client.get(f"/api/v1/statements/{missing}/explain", headers=auditor_headers).status_code
+        == 404
+    )
+    assert client.get("/api/v1/statements/nope/explain", headers=auditor_headers).status_code == 400
+    assert client.get(f"/api/v1/statements/{missing}/explain").status_code == 401
+
+
+def test_coverage(app, client, source_headers, auditor_headers, engine, runner):
+    register(app)
+    load_demo(client, source_headers, engine)
+    odd = statement(verb={"id": "http://adlnet.gov/expapi/verbs/experienced"})
+    client.post("/xapi/statements", data=orjson.dumps([odd]), headers=source_headers)
+    processing.run(engine, batch_size=500, idle_seconds=0.01, stop=threading.Event(), once=True)
+    response = client.get("/api/v1/mapping/coverage", headers=auditor_headers)
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["unmapped_statements"] == 1
+    assert body["unmapped_verbs"] == [
+        {"id": "http://adlnet.gov/expapi/verbs/experienced", "statements": 1}
+    ]
+    hits = {r["rule"]: r["statements"] for r in body["rules"]}
+    assert hits["failed-finance-for-ld"] == 2 and hits["business-case-approved"] == 0
+    assert any(t.endswith("/integrity-honesty") for t in body["targets_without_rules"])
+    cli = orjson.loads(invoke(runner, "coverage").output)
+    assert cli["unmapped_statements"] == 1
+    assert (
+        client.get("/api/v1/mapping/coverage?limit=0", headers=auditor_headers).status_code == 400
+    )
