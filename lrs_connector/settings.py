@@ -108,6 +108,41 @@ class Settings:
         "than this (a stopped or overwhelmed worker).",
         minimum=1.0,
     )
+    # -- pulling from LRSs (lrs_connector/intake/pull.py) --
+    embedded_puller: bool = _option(
+        True,
+        "Poll the configured pull sources (`lrs-connector pull-sources`) inside `serve`. "
+        "Turn off when running `lrs-connector pull` separately.",
+    )
+    pull_max_backoff_seconds: float = _option(
+        900.0,
+        "Longest wait before retrying a pull source that keeps failing (the wait doubles "
+        "from its interval with each failure).",
+        minimum=1.0,
+    )
+    # -- readiness scoring (lrs_connector/readiness; docs/scoring.md) --
+    readiness_half_life_days: float = _option(
+        365.0,
+        "Evidence counts half as much after this many days (recency). Change it, then run "
+        "`lrs-connector readiness recompute`.",
+        minimum=1.0,
+    )
+    readiness_half_strength: float = _option(
+        2.0,
+        "Evidence strength that takes a learner half way to the top of the proficiency scale; "
+        "each further amount halves the remaining distance.",
+        minimum=0.001,
+    )
+    readiness_kind_weights: tuple[str, ...] = _option(
+        ("knowledge=0.75", "practice=1.0", "feedback=1.0"),
+        "Multiplier per evidence kind, as kind=number (other kinds count 0.5). "
+        "Comma-separated in the environment.",
+    )
+    readiness_levels: tuple[str, ...] = _option(
+        ("not ready=0", "emerging=25", "developing=50", "ready=80"),
+        "Readiness levels as name=lowest score (0-100), the first from 0. "
+        "Comma-separated in the environment.",
+    )
     log_format: str = _option(
         "auto",
         "Log lines as `json`, readable `text`, or `auto` (text on a terminal).",

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector.intake import normalise
 from lrs_connector.settings import Settings
@@ -183,8 +184,21 @@ class Intake:
 
     # -- lenient forwarding -------------------------------------------------------------
 
-    def forward(self, source: Holder, body: object) -> ForwardOutcome:
-        """Forwarded statements: store the valid, quarantine the invalid, skip duplicates."""
+    def forward(
+        self,
+        source: Holder,
+        body: object,
+        *,
+        via: str = "forward",
+        conn: Connection | None = None,
+    ) -> ForwardOutcome:
+        """Forwarded statements: store the valid, quarantine the invalid, skip duplicates.
+
+        Pulled and backfilled statements take this same path with `via` "pull" or "backfill"
+        and the caller's transaction `conn`, so that their checkpoint commits with them. On
+        those paths a statement nested too deep is quarantined instead of refusing the batch
+        (there is no sender to answer 400 to).
+        """
         items = body if isinstance(body, list) else [body]
         if len(items) > self.max_batch:
             raise IntakeError(
@@ -196,13 +210,18 @@ class Intake:
         invalid: list[tuple[int, object, list[dict]]] = []
         for index, item in enumerate(items):
             statement = unwrap_forwarded(item)
-            problems = self._statement_problems(statement, rules_for(statement, "1.0.3"))
+            try:
+                problems = self._statement_problems(statement, rules_for(statement, "1.0.3"))
+            except IntakeError as exc:
+                if via == "forward":
+                    raise
+                problems = [{"path": "", "rule": exc.message}]
             if problems:
                 invalid.append((index, statement, problems))
                 continue
             candidates.append((index, self._prepare(statement, source, None, forwarded=True)))
 
-        with database.write(self.engine) as conn:
+        with nullcontext(conn) if conn is not None else database.write(self.engine) as conn:
             existing = store.find(conn, [r.id for _, r in candidates])
             new: dict[str, StatementRecord] = {}
             for index, record in candidates:
@@ -223,7 +242,7 @@ class Intake:
                             [{"path": "id", "rule": "already stored with different content"}],
                         )
                     )
-            store.insert(conn, new.values(), source_id=source.id, via="forward", received_at=now)
+            store.insert(conn, new.values(), source_id=source.id, via=via, received_at=now)
             for index, statement, problems in sorted(invalid, key=lambda t: t[0]):
                 held_id = quarantine.hold(
                     conn, source_id=source.id, body=statement, problems=problems, received_at=now

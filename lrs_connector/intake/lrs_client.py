@@ -1,0 +1,174 @@
+"""An xAPI client for reading statements from an LRS: `GET statements?since=…` and `more`.
+
+Built on `requests`, not `tincan`. tincan's `RemoteLRS.query_statements`/`more_statements`
+set no timeout (a stalled LRS would hang the puller forever), parse the answer into tincan
+objects that only accept the `{"statements": [...]}` shape (some LRSs answer with a bare
+list) and re-serialise statements, which drops or rewrites properties: the connector must
+keep each statement as the LRS stored it. tincan remains the right tool for *sending*
+statements to an LRS, which is what the integration tests use it for.
+
+What real LRSs do, and what this client makes of it:
+* `{"statements": [...], "more": "..."}` is the norm; a bare list is taken as one last page,
+  a single statement object as a page of one;
+* `more` may be relative to the request ("/xAPI/statements/?search_after=…", Ralph) or
+  absolute, empty, missing or null at the end; a last page may be empty even though the
+  previous one offered `more` (Ralph, when the total is a multiple of the page size);
+* the answer may lack `X-Experience-API-Version` (it is not checked);
+* `ascending` is honoured the wrong way round by some (Ralph); the puller never relies on
+  the order, see lrs_connector/intake/pull.py.
+Answers are read with a size bound, and a `more` link to another host is refused so the
+credentials are never sent elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import orjson
+import requests
+
+MAX_PAGE_BYTES = 64 * 1024 * 1024
+CONNECT_TIMEOUT = 10.0
+
+
+class LRSError(Exception):
+    """Reading from the LRS failed; `message` says why in words an admin can act on.
+    `status` is the HTTP status when there was an answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    url: str
+    statements: list
+    more: str | None  # absolute URL of the next page, None at the end
+
+
+def format_since(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, the form every LRS accepts (floor: never later)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class LRSClient:
+    """Reads one LRS. One instance per pull; it keeps a connection pool (requests.Session)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        username: str = "",
+        password: str = "",
+        version: str = "1.0.3",
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+    ) -> None:
+        self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
+        self.session = session or requests.Session()
+        self.session.headers.update(
+            {"X-Experience-API-Version": version, "Accept": "application/json"}
+        )
+        if username or password:
+            self.session.auth = (username, password)
+        self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self.max_page_bytes = max_page_bytes
+        self._origin = _origin(self.endpoint)
+
+    def first_url(self, since: datetime | None, limit: int, filters: dict) -> str:
+        params: dict = {"limit": str(limit), "ascending": "true"}
+        if since is not None:
+            params["since"] = format_since(since)
+        for key in ("verb", "activity"):
+            if filters.get(key):
+                params[key] = filters[key]
+        if filters.get("related_activities"):
+            params["related_activities"] = "true"
+        return urljoin(self.endpoint, "statements") + "?" + urlencode(params)
+
+    def fetch(self, url: str) -> Page:
+        """One page. Raises LRSError for anything but a readable statement result."""
+        if _origin(url) != self._origin:
+            raise LRSError(f"refusing to follow a link to another server: {_safe(url)}")
+        try:
+            with self.session.get(url, timeout=self.timeout, stream=True) as response:
+                status = response.status_code
+                body = self._read(response) if status == 200 else b""
+        except requests.Timeout:
+            raise LRSError(f"no answer within {self.timeout[1]:g} s from {_safe(url)}") from None
+        except requests.ConnectionError as exc:
+            raise LRSError(f"cannot connect to {_safe(url)}: {_reason(exc)}") from None
+        except requests.RequestException as exc:
+            raise LRSError(f"request to {_safe(url)} failed: {_reason(exc)}") from None
+        if status != 200:
+            raise LRSError(_status_message(status, url), status)
+        return self._page(url, body)
+
+    def _read(self, response: requests.Response) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_page_bytes:
+            raise LRSError(f"a page of {declared} bytes exceeds {self.max_page_bytes}")
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=256 * 1024):
+            size += len(chunk)
+            if size > self.max_page_bytes:
+                raise LRSError(f"a page exceeds {self.max_page_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _page(self, url: str, body: bytes) -> Page:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise LRSError(f"the answer from {_safe(url)} is not JSON: {exc}") from None
+        if isinstance(data, list):
+            return Page(url, data, None)
+        if not isinstance(data, dict):
+            raise LRSError(f"the answer from {_safe(url)} is not a statement result")
+        if "statements" not in data:
+            if "actor" in data and "verb" in data:
+                return Page(url, [data], None)
+            raise LRSError(f"the answer from {_safe(url)} has no `statements`")
+        statements = data["statements"]
+        if not isinstance(statements, list):
+            raise LRSError(f"`statements` in the answer from {_safe(url)} is not a list")
+        more = data.get("more")
+        if not isinstance(more, str) or not more.strip() or not statements:
+            return Page(url, statements, None)
+        following = urljoin(url, more.strip())
+        return Page(url, statements, None if following == url else following)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.rpartition("@")[2].lower()
+
+
+def _safe(url: str) -> str:
+    """The URL for messages: no credentials, no query (it may carry tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return text[:300]
+
+
+def _status_message(status: int, url: str) -> str:
+    where = _safe(url)
+    if status in (401, 403):
+        return f"the LRS refused the credentials ({status}) at {where}"
+    if status == 404:
+        return f"no statements resource at {where} (404): check the endpoint"
+    if status == 429:
+        return f"the LRS is throttling requests (429) at {where}"
+    if status >= 500:
+        return f"the LRS failed ({status}) at {where}"
+    return f"the LRS answered {status} at {where}"
