@@ -212,3 +212,24 @@ def _with(app, **changes):
     from dataclasses import replace
 
     return replace(app.extensions["lrs_settings"], **changes)
+
+
+def test_a_statement_too_deep_to_store_is_held_by_its_id(engine):
+    from datetime import UTC, datetime
+
+    from lrs_connector.store import quarantine
+
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    with database.write(engine) as conn:
+        held_id = quarantine.hold(
+            conn,
+            source_id=None,
+            body={"id": "abc", "result": {"extensions": {"https://x.example/e": deep}}},
+            problems=[{"path": "", "rule": "too deep"}],
+            received_at=datetime.now(UTC),
+        )
+        held = quarantine.get(conn, held_id)
+    assert held.statement_id == "abc"
+    assert "too deep" in held.body["unstorable"]

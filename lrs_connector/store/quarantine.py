@@ -74,7 +74,13 @@ def hold(
     received_at: datetime,
 ) -> int:
     """Keep an invalid statement; the same content forwarded again is counted, not duplicated."""
-    text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    try:
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        # Nested beyond what can be stored (orjson stops at 254 levels): keep what identifies it.
+        declared = body.get("id") if isinstance(body, dict) else None
+        body = {"id": declared, "unstorable": "nested too deep to keep; ask the sender"}
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(text).hexdigest()
     statement_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(statement_id, str) or len(statement_id) > 64:
