@@ -22,6 +22,7 @@ from lrs_connector.web import (
     learners,
     mapping,
     profiles,
+    readiness,
     xapi,
 )
 
@@ -53,6 +54,7 @@ def create_app(
         frameworks.bp,
         learners.bp,
         mapping.bp,
+        readiness.bp,
     ):
         app.register_blueprint(blueprint)
     return app

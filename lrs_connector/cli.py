@@ -13,6 +13,7 @@ from lrs_connector.intake.pull_cli import pull, pull_sources
 from lrs_connector.learners.cli import learners
 from lrs_connector.mapping.cli import mapping
 from lrs_connector.profiles.cli import profile
+from lrs_connector.readiness.cli import readiness
 from lrs_connector.settings import Settings, SettingsError, load_settings
 
 
@@ -280,7 +281,7 @@ main.add_command(
 )
 
 
-for command in (profile, frameworks, mapping, learners, pull, pull_sources, backfill):
+for command in (profile, frameworks, mapping, learners, readiness, pull, pull_sources, backfill):
     main.add_command(command)
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector.store import database, queue
+from lrs_connector.store.readiness import readiness_handler
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> No
     evidence.apply(conn, documents, active.mapper, active.version, now)
 
 
-HANDLERS: list[Handler] = [map_to_evidence]
+# Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote.
+HANDLERS: list[Handler] = [map_to_evidence, readiness_handler]
 
 
 def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] = ()) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import sqlalchemy as sa
 
 from lrs_connector.store import database
 from lrs_connector.store.tables import processing_queue
@@ -35,17 +34,16 @@ def test_readyz_reports_a_stalled_processor(client, engine):
     assert "processing worker" in response.json["checks"]["processing"]["message"]
 
 
-def test_readyz_reports_a_pending_migration(client, engine):
-    with database.write(engine) as conn:
-        conn.execute(
-            sa.text(
-                "DELETE FROM alembic_version WHERE version_num = "
-                "(SELECT max(version_num) FROM alembic_version)"
-            )
-        )
+def test_readyz_reports_a_pending_migration(client, monkeypatch):
+    from lrs_connector.store import schema
+    from lrs_connector.web import health
+
+    newer = frozenset(schema.head_revisions() | {"9999_newer"})
+    monkeypatch.setattr(health, "_head_revisions", lambda: newer)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "db upgrade" in response.json["checks"]["migrations"]["message"]
+    assert "9999_newer" in response.json["checks"]["migrations"]["message"]
 
 
 def test_metrics_count_statements_by_source_and_outcome(client, source_headers):

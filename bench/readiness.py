@@ -1,0 +1,213 @@
+"""Readiness speed on the embedded default (SQLite in a temporary folder). Prints figures:
+
+  1. one learner with 10,000 evidence rows: scoring alone, and read + score from the database
+     (target ≤ 20 ms);
+  2. full recompute of 50,000 learners x 30 competencies, evidence rows generated directly in
+     the database (target ≤ 2 minutes);
+  3. end to end: intake of 500-statement batches → mapping to evidence → readiness → outbox,
+     in one process (target ≥ 5,000 statements/s).
+
+    python bench/readiness.py [--learners 50000] [--competencies 30] [--batches 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lrs_connector import demo, processing
+from lrs_connector.readiness import EvidenceItem
+from lrs_connector.settings import load_settings
+from lrs_connector.store import database, schema
+from lrs_connector.store import readiness as store
+
+NOW = datetime.now(UTC)
+
+
+def _engine(folder: Path):
+    settings = load_settings(
+        environ={}, overrides={"data_dir": str(folder), "log_format": "text"}
+    )
+    engine = database.create_engine(settings.resolved_database_url)
+    schema.upgrade(engine)
+    return settings, engine
+
+
+def _targets(count: int) -> list[str]:
+    framework = store.scorer().framework
+    found = sorted(c.iri for c in framework.competencies.values() if c.parent is not None)
+    found += sorted(c.iri for c in framework.competencies.values() if c.parent is None)
+    found += sorted(framework.dimensions)
+    return (found * (count // len(found) + 1))[:count]
+
+
+def _row(rnd: random.Random, learner: int, target: str, n: int) -> tuple:
+    moment = NOW - timedelta(seconds=rnd.randrange(3 * 365 * 86_400))
+    negative = rnd.random() < 0.1
+    return (
+        f"{learner:08d}-{n:08d}",
+        str(uuid.UUID(int=rnd.getrandbits(128))),
+        learner,
+        "alias",
+        f"rule-{n % 20}",
+        1,
+        target,
+        rnd.choice((0.5, 1.0, 1.5)),
+        "negative" if negative else "positive",
+        rnd.choice(("knowledge", "practice", "feedback")),
+        rnd.choice((0.6, 0.7, 0.8, 0.9)),
+        moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        None if rnd.random() < 0.7 else (moment + timedelta(days=540)).replace(tzinfo=None)
+        .strftime("%Y-%m-%d %H:%M:%S.%f"),
+        NOW.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        0,
+    )
+
+
+def _insert(engine, learners: range, rows) -> None:
+    with database.write(engine) as conn:
+        cursor = conn.connection.cursor()
+        cursor.executemany(
+            "INSERT INTO learners (id, name, created_at) VALUES (?, ?, ?)",
+            [(i, f"L{i}", NOW.replace(tzinfo=None).isoformat(" ")) for i in learners],
+        )
+        cursor.executemany(
+            "INSERT INTO evidence (key, statement_id, learner_id, alias, rule_id, "
+            "mapping_version, target, weight, polarity, kind, confidence, timestamp, "
+            "valid_until, created_at, retracted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        cursor.close()
+
+
+def one_learner(folder: Path, count: int) -> None:
+    _, engine = _engine(folder)
+    rnd = random.Random(1)
+    targets = _targets(30)
+    rows = [_row(rnd, 1, targets[n % len(targets)], n) for n in range(count)]
+    _insert(engine, range(1, 2), rows)
+    items = [
+        EvidenceItem(r[0], r[1], r[6], r[4], r[5], r[7], r[8], r[9], r[10],
+                     datetime.fromisoformat(r[11]).replace(tzinfo=UTC),
+                     datetime.fromisoformat(r[12]).replace(tzinfo=UTC) if r[12] else None)
+        for r in rows
+    ]
+    scorer = store.scorer()
+    pure, stored = [], []
+    for _ in range(20):
+        started = time.perf_counter()
+        scorer.readiness(items, NOW)
+        pure.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with database.read(engine) as conn:
+            store.learner_readiness(conn, 1, NOW)
+        stored.append(time.perf_counter() - started)
+    print(
+        f"1. one learner, {count:,} evidence rows: scoring {statistics.median(pure) * 1000:.1f} ms,"
+        f" read + score {statistics.median(stored) * 1000:.1f} ms (median of 20; target ≤ 20 ms)"
+    )
+    engine.dispose()
+
+
+def full_recompute(folder: Path, learners: int, competencies: int) -> None:
+    _, engine = _engine(folder)
+    rnd = random.Random(2)
+    targets = _targets(competencies)
+    started = time.perf_counter()
+    chunk = 5_000
+    for first in range(1, learners + 1, chunk):
+        ids = range(first, min(first + chunk, learners + 1))
+        _insert(engine, ids, [
+            _row(rnd, learner, target, n)
+            for learner in ids for n, target in enumerate(targets)
+        ])
+    print(f"   (generated {learners * competencies:,} evidence rows in "
+          f"{time.perf_counter() - started:.1f} s)")
+    started = time.perf_counter()
+    outcome = store.recompute_all(engine, now=NOW)
+    first_run = time.perf_counter() - started
+    started = time.perf_counter()
+    store.recompute_all(engine, now=NOW)
+    second_run = time.perf_counter() - started
+    print(
+        f"2. full recompute, {outcome.learners:,} learners x {competencies} competencies: "
+        f"{first_run:.1f} s from empty, {second_run:.1f} s again (target ≤ 120 s)"
+    )
+    engine.dispose()
+
+
+def _statements(batch: int, size: int, learners: int) -> list[dict]:
+    template = demo.statements(NOW)
+    out = []
+    for n in range(size):
+        statement = dict(template[(batch * size + n) % len(template)])
+        who = (batch * size + n) % learners
+        statement["id"] = str(uuid.uuid4())
+        statement["actor"] = {"objectType": "Agent", "name": f"Learner {who}",
+                              "account": {"homePage": demo.SITE, "name": f"bench-{who}"}}
+        out.append(statement)
+    return out
+
+
+def end_to_end(folder: Path, batches: int, learners: int) -> None:
+    from lrs_connector.intake.service import Intake
+    from lrs_connector.store.holders import SOURCES
+
+    settings, engine = _engine(folder)
+    with database.write(engine) as conn:
+        source, _ = SOURCES.add(conn, "bench")
+    intake = Intake.from_settings(engine, settings)
+    payloads = [_statements(b, 500, learners) for b in range(batches + 2)]
+    for payload in payloads[:2]:  # warm-up: mapping version, caches
+        intake.post(source, payload, "1.0.3")
+        processing.process_batch(engine, 500, handlers=[store.readiness_handler])
+    started = time.perf_counter()
+    for payload in payloads[2:]:
+        intake.post(source, payload, "1.0.3")
+        processing.process_batch(engine, 500, handlers=[store.readiness_handler])
+    elapsed = time.perf_counter() - started
+    with database.read(engine) as conn:
+        evidence = conn.exec_driver_sql("SELECT COUNT(*) FROM evidence").scalar()
+        messages = conn.exec_driver_sql("SELECT COUNT(*) FROM outbox").scalar()
+    total = batches * 500
+    print(
+        f"3. end to end, {batches} batches of 500 over {learners:,} learners: "
+        f"{total / elapsed:,.0f} statements/s ({evidence:,} evidence rows, "
+        f"{messages:,} outbox entries; target ≥ 5,000/s)"
+    )
+    # Without readiness, for comparison: what the mapping stage alone costs.
+    started = time.perf_counter()
+    for b in range(batches):
+        intake.post(source, _statements(batches + 2 + b, 500, learners), "1.0.3")
+        processing.process_batch(engine, 500)
+    print(f"   (intake + mapping without readiness: {total / (time.perf_counter() - started):,.0f}"
+          " statements/s)")
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--learners", type=int, default=50_000)
+    parser.add_argument("--competencies", type=int, default=30)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--e2e-learners", type=int, default=2_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two, \
+            tempfile.TemporaryDirectory() as three:
+        one_learner(Path(one), args.rows)
+        full_recompute(Path(two), args.learners, args.competencies)
+        end_to_end(Path(three), args.batches, args.e2e_learners)
+
+
+if __name__ == "__main__":
+    main()

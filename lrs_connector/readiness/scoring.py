@@ -1,0 +1,415 @@
+"""Readiness scoring: proficiency per target from evidence, roll-up to roles, next steps.
+
+The arithmetic is arranged so the properties docs/scoring.md promises hold exactly in floating
+point, not only on paper:
+
+* time is integer microseconds; a moment ``t`` is split into ``q`` whole half-lives and a
+  remainder, so ``2^(t/h) = 2^q · 2^(rem/h)`` and powers of two scale exactly (``ldexp``);
+* a cell's evidence is summed once, with ``math.fsum`` (correctly rounded, so the order of the
+  items cannot matter), into a total that does not depend on the moment of scoring; the moment
+  only multiplies that total by ``2^(-(at)/h)``, a factor that falls as time passes;
+* every later step (the saturating curve, means, minimums, weighted sums) is monotone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lrs_connector.frameworks.model import Framework, Role
+from lrs_connector.readiness.model import (
+    EPOCH,
+    NEGATIVE,
+    POSITIVE,
+    CellScore,
+    EvidenceItem,
+    ItemScore,
+    ScoringModel,
+)
+
+MAX_WEIGHT = 1_000.0
+MIN_STRENGTH = 1e-9  # items weaker than this (before decay) count as nothing
+MAX_SPREAD = 1_000  # items over 1,000 half-lives older than a cell's newest count as nothing
+_LN2 = math.log(2.0)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """Whole microseconds since 1970-01-01 UTC (an aware datetime)."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True, slots=True)
+class CellState:
+    """What a cell's proficiency at any moment depends on, while no item starts or expires.
+
+    ``total`` is the fsum of the counted items' strengths scaled to ``2^(t_i/h - scale)``;
+    ``next_change`` is the first moment an item expires or a future-dated item starts counting
+    (the state must be recomputed from evidence at or after it).
+    """
+
+    total: float
+    scale: int
+    counted: int
+    next_change: datetime | None
+
+
+def base_strength(item: EvidenceItem, model: ScoringModel) -> float:
+    """Signed weight x confidence x kind weight (before decay); 0 for unusable values."""
+    return _base(item.weight, item.confidence, item.polarity, model.kind_weight(item.kind))
+
+
+def _base(weight: float, confidence: float, polarity: str, kind_weight: float) -> float:
+    if not (0.0 <= weight <= MAX_WEIGHT and 0.0 <= confidence <= 1.0):  # NaN fails too
+        weight = min(max(weight, 0.0), MAX_WEIGHT) if math.isfinite(weight) else 0.0
+        confidence = min(max(confidence, 0.0), 1.0) if math.isfinite(confidence) else 0.0
+    strength = weight * confidence * kind_weight
+    if strength < MIN_STRENGTH:
+        return 0.0
+    return -strength if polarity == NEGATIVE else strength
+
+
+def _counted(
+    items: Iterable[EvidenceItem], at_us: int, model: ScoringModel
+) -> tuple[list[tuple[EvidenceItem, int, float]], int | None]:
+    """(item, time in us, signed base strength) of the items that count at ``at_us``, and the
+    next moment (us) the counted set changes. Negative evidence does not lapse (see docs)."""
+    counted = []
+    change: int | None = None
+    kinds = model.kind_weights
+    other = model.other_kind_weight
+    for item in items:
+        moment = micros(item.timestamp)
+        if moment > at_us:
+            change = moment if change is None or moment < change else change
+            continue
+        if item.valid_until is not None and item.polarity != NEGATIVE:
+            until = micros(item.valid_until)
+            if until <= at_us:
+                continue
+            change = until if change is None or until < change else change
+        strength = _base(item.weight, item.confidence, item.polarity, kinds.get(item.kind, other))
+        if strength != 0.0:
+            counted.append((item, moment, strength))
+    return counted, change
+
+
+def cell_state(items: Iterable[EvidenceItem], at: datetime, model: ScoringModel) -> CellState:
+    """The decay-free summary of a cell's evidence as counted at ``at``."""
+    state, _ = _state(items, micros(at), model)
+    return state
+
+
+def _state(
+    items: Iterable[EvidenceItem], at_us: int, model: ScoringModel
+) -> tuple[CellState, list[tuple[EvidenceItem, int, int, float, float]]]:
+    counted, change = _counted(items, at_us, model)
+    half_life = model.half_life_us
+    exp2 = math.exp2
+    split = []
+    for item, moment, strength in counted:
+        whole, rest = divmod(moment, half_life)
+        factor = exp2(rest / half_life)
+        split.append((item, whole, factor, strength * factor, strength))
+    next_change = None if change is None else EPOCH + timedelta(microseconds=change)
+    if not split:
+        return CellState(0.0, 0, 0, next_change), []
+    scale = max(entry[1] for entry in split)
+    floor = scale - MAX_SPREAD
+    kept = [entry for entry in split if entry[1] >= floor]
+    ldexp = math.ldexp
+    total = math.fsum([ldexp(entry[3], entry[1] - scale) for entry in kept])
+    return CellState(total, scale, len(kept), next_change), kept
+
+
+def strength_at(state: CellState, at: datetime, model: ScoringModel) -> float:
+    """Net evidence strength at ``at``: the state's total times ``2^(-(at)/h)``."""
+    if state.counted == 0:
+        return 0.0
+    whole, rest = divmod(micros(at), model.half_life_us)
+    if whole - state.scale > MAX_SPREAD:
+        return 0.0
+    return math.ldexp(state.total, state.scale - whole) * math.exp2(-rest / model.half_life_us)
+
+
+def proficiency(strength: float, top: float, model: ScoringModel) -> float:
+    """``top x (1 - 2^(-strength / half_strength))``; 0 when the net strength is not above 0."""
+    if strength <= 0.0:
+        return 0.0
+    return top * -math.expm1(-strength * (_LN2 / model.half_strength))
+
+
+def score_cell(
+    target: str, items: Sequence[EvidenceItem], at: datetime, top: float, model: ScoringModel
+) -> CellScore:
+    """A target's proficiency at ``at`` from its own evidence, with each item's part in it."""
+    at_us = micros(at)
+    state, kept = _state(items, at_us, model)
+    strength = strength_at(state, at, model)
+    value = proficiency(strength, top, model)
+    half_life = model.half_life_us
+    whole_at, rest_at = divmod(at_us, half_life)
+    now_factor = math.exp2(-rest_at / half_life)
+    ratio = value / strength if strength > 0.0 else 0.0
+    ldexp = math.ldexp
+    scored = []
+    for item, whole, factor, _scaled, base in kept:
+        decay = ldexp(factor, whole - whole_at) * now_factor
+        item_strength = base * decay
+        scored.append(ItemScore(item, decay, item_strength, ratio * item_strength))
+    scored.sort(key=_item_order)
+    return CellScore(target, value, strength, tuple(scored), state.next_change)
+
+
+def _item_order(score: ItemScore) -> tuple:
+    return (-abs(score.strength), score.item.statement_id, score.item.key)
+
+
+# --- roll-up ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TargetScore:
+    """A competency's or dimension's effective proficiency: the higher of its own evidence's
+    (``own``) and the mean of the competencies below or tagged with it (``derived``)."""
+
+    target: str
+    kind: str  # "competency" | "dimension"
+    proficiency: float
+    own: float
+    derived: float | None
+    sources: tuple[str, ...]  # the competencies ``derived`` averages
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementScore:
+    target: str
+    kind: str
+    required: int
+    weight: float
+    proficiency: float
+    attainment: float  # min(1, proficiency / required)
+    gap: float  # readiness points missing because of this requirement
+
+
+@dataclass(frozen=True, slots=True)
+class RoleScore:
+    role: str
+    code: str
+    name: str
+    score: float  # 0..100
+    level: str
+    requirements: tuple[RequirementScore, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Everything scored for one learner at one moment."""
+
+    at: datetime
+    cells: dict[str, CellScore]
+    targets: dict[str, TargetScore]
+    roles: dict[str, RoleScore]
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """An activity that would give evidence for a target (from a mapping rule)."""
+
+    rule_id: str
+    description: str
+    kind: str
+
+
+class Scorer:
+    """Scores learners against one framework with one model (structure computed once)."""
+
+    def __init__(self, framework: Framework, model: ScoringModel) -> None:
+        self.framework = framework
+        self.model = model
+        self.top = float(max((lv.value for lv in framework.scale), default=4))
+        children: dict[str, list[str]] = {iri: [] for iri in framework.competencies}
+        for competency in framework.competencies.values():
+            if competency.parent is not None:
+                children[competency.parent].append(competency.iri)
+        self.children = {iri: tuple(sorted(kids)) for iri, kids in children.items()}
+        tagged: dict[str, list[str]] = {iri: [] for iri in framework.dimensions}
+        for competency in framework.competencies.values():
+            for dimension in competency.dimensions:
+                tagged[dimension].append(competency.iri)
+        self.tagged = {iri: tuple(sorted(set(found))) for iri, found in tagged.items()}
+        self._order = self._bottom_up()
+
+    def _bottom_up(self) -> list[str]:
+        """Competencies with every child before its parent."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(iri: str) -> None:
+            if iri in seen:
+                return
+            seen.add(iri)
+            for child in self.children[iri]:
+                visit(child)
+            order.append(iri)
+
+        for iri in sorted(self.framework.competencies):
+            visit(iri)
+        return order
+
+    # -- cells --
+
+    def cell(self, target: str, items: Sequence[EvidenceItem], at: datetime) -> CellScore:
+        return score_cell(target, items, at, self.top, self.model)
+
+    def cells(self, items: Iterable[EvidenceItem], at: datetime) -> dict[str, CellScore]:
+        """One cell per target the items are about (items may be in any order)."""
+        by_target: dict[str, list[EvidenceItem]] = {}
+        for item in items:
+            by_target.setdefault(item.target, []).append(item)
+        return {target: self.cell(target, found, at) for target, found in by_target.items()}
+
+    def proficiency_at(self, state: CellState, at: datetime) -> float:
+        return proficiency(strength_at(state, at, self.model), self.top, self.model)
+
+    # -- roll-up --
+
+    def targets(self, own: Mapping[str, float]) -> dict[str, TargetScore]:
+        """Effective proficiency of every competency and dimension of the framework, from
+        each target's own proficiency (targets not in ``own`` have 0)."""
+        out: dict[str, TargetScore] = {}
+        for iri in self._order:
+            mine = own.get(iri, 0.0)
+            kids = self.children[iri]
+            if kids:
+                derived = math.fsum(out[k].proficiency for k in kids) / len(kids)
+                out[iri] = TargetScore(iri, "competency", max(mine, derived), mine, derived, kids)
+            else:
+                out[iri] = TargetScore(iri, "competency", mine, mine, None, ())
+        for iri in sorted(self.framework.dimensions):
+            mine = own.get(iri, 0.0)
+            tagged = self.tagged[iri]
+            if tagged:
+                derived = math.fsum(out[c].proficiency for c in tagged) / len(tagged)
+                out[iri] = TargetScore(iri, "dimension", max(mine, derived), mine, derived, tagged)
+            else:
+                out[iri] = TargetScore(iri, "dimension", mine, mine, None, ())
+        return out
+
+    def role(self, role: Role, targets: Mapping[str, TargetScore]) -> RoleScore:
+        """``100 · Σ weight · min(1, proficiency / required) / Σ weight``, and its level."""
+        total_weight = math.fsum(q.weight for q in role.requirements)
+        rows = []
+        for q in sorted(role.requirements, key=lambda q: q.target):
+            found = targets.get(q.target)
+            value = found.proficiency if found else 0.0
+            attainment = 1.0 if q.proficiency <= 0 else min(1.0, value / q.proficiency)
+            gap = 100.0 * q.weight * (1.0 - attainment) / total_weight if total_weight else 0.0
+            kind = found.kind if found else "competency"
+            rows.append(RequirementScore(q.target, kind, q.proficiency, q.weight, value,
+                                         attainment, gap))
+        if total_weight > 0:
+            score = 100.0 * math.fsum(r.weight * r.attainment for r in rows) / total_weight
+            score = min(100.0, max(0.0, score))
+        else:
+            score = 0.0
+        return RoleScore(role.iri, role.code, role.name, score, self.model.level(score),
+                         tuple(rows))
+
+    def readiness(self, items: Iterable[EvidenceItem], at: datetime) -> Readiness:
+        """Score one learner's evidence at ``at``: cells, targets, every role."""
+        cells = self.cells(items, at)
+        return self.from_cells(cells, at)
+
+    def from_cells(self, cells: dict[str, CellScore], at: datetime) -> Readiness:
+        return self.from_proficiencies({t: c.proficiency for t, c in cells.items()}, at, cells)
+
+    def from_proficiencies(
+        self, own: Mapping[str, float], at: datetime, cells: dict[str, CellScore] | None = None
+    ) -> Readiness:
+        targets = self.targets(own)
+        roles = {iri: self.role(role, targets) for iri, role in self.framework.roles.items()}
+        return Readiness(at, cells or {}, targets, roles)
+
+    # -- next steps --
+
+    def next_steps(
+        self,
+        result: Readiness,
+        role_iri: str,
+        activities: Mapping[str, Sequence[Activity | str]],
+        limit: int = 5,
+        per_step: int = 5,
+    ) -> list[dict]:
+        """The requirements of ``role_iri`` with the largest weighted gaps, largest first, each
+        with activities that would give evidence for it (for the target itself, then for the
+        weakest competencies below or tagged with it)."""
+        role = result.roles[role_iri]
+        gaps = sorted(
+            (r for r in role.requirements if r.gap > 0.0),
+            key=lambda r: (-r.gap, r.target),
+        )[:limit]
+        steps = []
+        for requirement in gaps:
+            related = [requirement.target]
+            below = self.children.get(requirement.target) or self.tagged.get(requirement.target)
+            if below:
+                related.extend(
+                    sorted(below, key=lambda c: (result.targets[c].proficiency, c))
+                )
+            found: list[dict] = []
+            seen: set[str] = set()
+            for target in related:
+                for activity in activities.get(target, ()):
+                    entry = _activity_dict(activity, target)
+                    marker = entry.get("rule_id") or entry["description"]
+                    if marker in seen:
+                        continue
+                    seen.add(marker)
+                    found.append(entry)
+            steps.append(
+                {
+                    "target": requirement.target,
+                    "kind": requirement.kind,
+                    "required": requirement.required,
+                    "proficiency": requirement.proficiency,
+                    "weight": requirement.weight,
+                    "gap": requirement.gap,
+                    "activities": found[:per_step],
+                }
+            )
+        return steps
+
+
+def _activity_dict(activity: Activity | str, target: str) -> dict:
+    if isinstance(activity, Activity):
+        return {
+            "rule_id": activity.rule_id,
+            "description": activity.description,
+            "kind": activity.kind,
+            "gives_evidence_for": target,
+        }
+    return {"description": str(activity), "gives_evidence_for": target}
+
+
+def activities_from_rules(rules: Iterable) -> dict[str, list[Activity]]:
+    """``{target IRI: [Activity]}`` from compiled mapping rules (objects with ``id``,
+    ``description`` and ``targets`` having ``iri``, ``polarity``, ``kind``): the rules whose
+    positive evidence names each target, strongest first."""
+    found: dict[str, list[tuple[float, Activity]]] = {}
+    for rule in rules:
+        for target in rule.targets:
+            if getattr(target, "polarity", POSITIVE) != POSITIVE:
+                continue
+            strength = float(getattr(target, "weight", 1.0)) * float(
+                getattr(target, "confidence", 1.0)
+            )
+            found.setdefault(target.iri, []).append(
+                (strength, Activity(rule.id, rule.description, target.kind))
+            )
+    return {
+        iri: [a for _, a in sorted(entries, key=lambda e: (-e[0], e[1].rule_id))]
+        for iri, entries in found.items()
+    }

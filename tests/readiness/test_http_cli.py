@@ -1,0 +1,80 @@
+"""The readiness endpoint and the `readiness` CLI group, on the demo data."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from lrs_connector import demo, processing
+from lrs_connector.readiness.cli import readiness
+from lrs_connector.store import database
+from lrs_connector.store import readiness as store
+from lrs_connector.web.readiness import bp
+
+
+@pytest.fixture
+def loaded(app, engine, settings):
+    if bp.name not in app.blueprints:
+        app.register_blueprint(bp)
+    demo.load(engine, settings, echo=lambda _: None)
+    while processing.process_batch(engine, 500, handlers=[store.readiness_handler]):
+        pass
+    with database.read(engine) as conn:
+        return conn.execute(
+            sa.text("SELECT learner_id FROM evidence GROUP BY learner_id ORDER BY COUNT(*) DESC")
+        ).scalars().all()
+
+
+def test_readiness_is_traceable_to_statements(client, auditor_headers, loaded, engine):
+    learner = loaded[0]
+    response = client.get(f"/api/v1/learners/{learner}/readiness", headers=auditor_headers)
+    assert response.status_code == 200, response.get_json()
+    data = response.get_json()
+    assert [r["code"] for r in data["roles"]] == ["ROLE.TM", "ROLE.DIR", "ROLE.CLO"]
+    for role in data["roles"]:
+        assert 0 <= role["score"] <= 100 and role["level"]
+        assert abs(sum(q["gap"] for q in role["requirements"]) - (100 - role["score"])) < 0.2
+        assert role["next_steps"] and role["next_steps"][0]["gap"] > 0
+    with database.read(engine) as conn:
+        ids = set(conn.execute(sa.text("SELECT id FROM statements")).scalars())
+    items = [i for e in [*data["competencies"], *data["dimensions"]] for i in e["evidence"]]
+    assert items and all(i["statement_id"] in ids and i["rule_id"] for i in items)
+    for entry in [*data["competencies"], *data["dimensions"]]:
+        if entry["evidence"]:
+            total = sum(i["contribution"] for i in entry["evidence"])
+            assert abs(total - entry["own"]) < 1e-3
+    assert data["history"] and {p["role"] for p in data["history"]} <= {
+        r["role"] for r in data["roles"]
+    }
+    activities = [a for s in data["roles"][0]["next_steps"] for a in s["activities"]]
+    assert any(a.get("rule_id") for a in activities)
+
+
+def test_role_filter_and_errors(client, auditor_headers, loaded):
+    learner = loaded[0]
+    one = client.get(f"/api/v1/learners/{learner}/readiness?role=ROLE.DIR", headers=auditor_headers)
+    assert [r["code"] for r in one.get_json()["roles"]] == ["ROLE.DIR"]
+    assert {p["role"] for p in one.get_json()["history"]} == {one.get_json()["roles"][0]["role"]}
+    bad = client.get(f"/api/v1/learners/{learner}/readiness?role=nope", headers=auditor_headers)
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "role"
+    missing = client.get("/api/v1/learners/999999/readiness", headers=auditor_headers)
+    assert missing.status_code == 404
+    assert client.get("/api/v1/learners/x1/readiness", headers=auditor_headers).status_code == 400
+    assert client.get(f"/api/v1/learners/{learner}/readiness?history=-1",
+                      headers=auditor_headers).status_code == 400
+    assert client.get(f"/api/v1/learners/{learner}/readiness").status_code == 401
+
+
+def test_cli_show_and_recompute(runner, loaded):
+    learner = loaded[0]
+    shown = runner.invoke(readiness, ["show", str(learner)])
+    assert shown.exit_code == 0, shown.output
+    assert "Training manager (ROLE.TM)" in shown.output and "next:" in shown.output
+    assert "Evidence" in shown.output
+    as_json = runner.invoke(readiness, ["show", str(learner), "--json", "--role", "ROLE.CLO"])
+    assert as_json.exit_code == 0 and '"ROLE.CLO"' in as_json.output
+    assert runner.invoke(readiness, ["show", "999999"]).exit_code == 1
+    assert runner.invoke(readiness, ["show", str(learner), "--role", "x"]).exit_code == 2
+    done = runner.invoke(readiness, ["recompute", "--chunk", "2"])
+    assert done.exit_code == 0, done.output
+    assert "recomputed 5 learners" in done.output

@@ -1,0 +1,150 @@
+"""The properties docs/scoring.md promises, checked with hypothesis on the bundled framework."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrs_connector.frameworks.documents import load_bundled
+from lrs_connector.readiness import EvidenceItem, Scorer, ScoringModel
+
+FRAMEWORK = load_bundled()
+SCORER = Scorer(FRAMEWORK, ScoringModel())
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+# A few leaves, a responsibility, foundational ones and dimensions: collisions are frequent.
+TARGETS = sorted(FRAMEWORK.competencies)[:8] + sorted(FRAMEWORK.dimensions)[:2]
+
+_counter = iter(range(10**9))
+
+
+@st.composite
+def items(draw, polarity=None, latest=NOW):
+    n = next(_counter)
+    moment = latest - timedelta(microseconds=draw(st.integers(0, 6 * 365 * 86_400_000_000)))
+    lapse = draw(st.one_of(st.none(), st.integers(1, 2_000)))
+    return EvidenceItem(
+        key=f"k{n}",
+        statement_id=f"s{n}",
+        target=draw(st.sampled_from(TARGETS)),
+        rule_id=draw(st.sampled_from(["r1", "r2"])),
+        rule_version=1,
+        weight=draw(st.floats(0.0, 5.0)),
+        polarity=polarity or draw(st.sampled_from(["positive", "negative"])),
+        kind=draw(st.sampled_from(["knowledge", "practice", "feedback", "other"])),
+        confidence=draw(st.floats(0.0, 1.0)),
+        timestamp=moment,
+        valid_until=None if lapse is None else moment + timedelta(days=lapse),
+    )
+
+
+evidence = st.lists(items(), max_size=30)
+models = st.builds(
+    ScoringModel,
+    half_life_days=st.floats(30.0, 3650.0),
+    half_strength=st.floats(0.1, 10.0),
+)
+
+
+def numbers(result):
+    """Every number the learner sees: cells, targets (competencies, dimensions) and roles."""
+    return (
+        {t: c.proficiency for t, c in result.cells.items()},
+        {t: s.proficiency for t, s in result.targets.items()},
+        {r: s.score for r, s in result.roles.items()},
+    )
+
+
+def all_at_most(lower, upper) -> bool:
+    """Every number of ``lower`` ≤ the same number of ``upper`` (missing cells count 0)."""
+    for low, high in zip(lower, upper, strict=True):
+        for key in set(low) | set(high):
+            if low.get(key, 0.0) > high.get(key, 0.0):
+                return False
+    return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, models)
+def test_bounded(found, model):
+    scorer = Scorer(FRAMEWORK, model)
+    result = scorer.readiness(found, NOW)
+    cells, targets, roles = numbers(result)
+    assert all(0.0 <= v <= scorer.top for v in [*cells.values(), *targets.values()])
+    assert all(0.0 <= v <= 100.0 for v in roles.values())
+    assert all(s.level in [n for n, _ in model.levels] for s in result.roles.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, st.randoms(use_true_random=False))
+def test_independent_of_the_order_evidence_arrived_in(found, rnd):
+    shuffled = list(found)
+    rnd.shuffle(shuffled)
+    assert numbers(SCORER.readiness(found, NOW)) == numbers(SCORER.readiness(shuffled, NOW))
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, st.lists(items(polarity="positive"), min_size=1, max_size=3), models)
+def test_never_lower_after_adding_positive_evidence(found, more, model):
+    scorer = Scorer(FRAMEWORK, model)
+    before = numbers(scorer.readiness(found, NOW))
+    after = numbers(scorer.readiness([*found, *more], NOW))
+    assert all_at_most(before, after)
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, st.lists(items(polarity="negative"), min_size=1, max_size=3), models)
+def test_never_higher_after_adding_negative_evidence(found, more, model):
+    scorer = Scorer(FRAMEWORK, model)
+    before = numbers(scorer.readiness(found, NOW))
+    after = numbers(scorer.readiness([*found, *more], NOW))
+    assert all_at_most(after, before)
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, items(), st.randoms(use_true_random=False))
+def test_removing_an_item_restores_exactly_the_scores_before_it(found, extra, rnd):
+    before = numbers(SCORER.readiness(found, NOW))
+    with_it = [*found, extra]
+    rnd.shuffle(with_it)
+    SCORER.readiness(with_it, NOW)
+    without = [item for item in with_it if item.key != extra.key]
+    assert numbers(SCORER.readiness(without, NOW)) == before
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, st.integers(0, 10 * 365 * 86_400_000_000), st.integers(0, 86_400_000_000), models)
+def test_scores_only_fall_with_time(found, later, step, model):
+    scorer = Scorer(FRAMEWORK, model)
+    first = NOW + timedelta(microseconds=later)
+    second = first + timedelta(microseconds=step)
+    assert all_at_most(
+        numbers(scorer.readiness(found, second)), numbers(scorer.readiness(found, first))
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence, models)
+def test_stored_state_gives_the_same_proficiency_until_its_next_change(found, model):
+    """The incremental path keeps (total, scale, next change) per cell and scores from it."""
+    from lrs_connector.readiness.scoring import cell_state
+
+    scorer = Scorer(FRAMEWORK, model)
+    cells = scorer.cells(found, NOW)
+    later = NOW + timedelta(days=40)
+    for target, cell in cells.items():
+        mine = [i for i in found if i.target == target]
+        state = cell_state(mine, NOW, model)
+        assert scorer.proficiency_at(state, NOW) == cell.proficiency
+        if state.next_change is None or state.next_change > later:
+            expected = scorer.cell(target, mine, later).proficiency
+            assert scorer.proficiency_at(state, later) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(evidence)
+def test_contributions_add_up_to_the_proficiency(found):
+    for cell in SCORER.readiness(found, NOW).cells.values():
+        total = sum(item.contribution for item in cell.items)
+        assert abs(total - cell.proficiency) <= 1e-9 * max(1.0, cell.proficiency)

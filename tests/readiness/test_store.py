@@ -1,0 +1,134 @@
+"""Readiness through storage and the processing loop: the demo data, voiding, full recompute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import sqlalchemy as sa
+
+from lrs_connector import demo, processing
+from lrs_connector.store import database
+from lrs_connector.store import readiness as store
+from lrs_connector.store.readiness_tables import (
+    outbox,
+    readiness_cells,
+    readiness_roles,
+    readiness_snapshots,
+)
+from tests.builders import voiding
+
+
+def _process(engine) -> None:
+    while processing.process_batch(engine, 500, handlers=[store.readiness_handler]):
+        pass
+
+
+def _cells(engine) -> dict:
+    with database.read(engine) as conn:
+        rows = conn.execute(sa.select(readiness_cells)).all()
+    return {(r.learner_id, r.target): (r.total, r.scale, r.counted, r.next_change) for r in rows}
+
+
+def _roles(engine) -> dict:
+    with database.read(engine) as conn:
+        rows = conn.execute(sa.select(readiness_roles)).all()
+    return {(r.learner_id, r.role): (r.score, r.level) for r in rows}
+
+
+def test_demo_gives_differentiated_scores_snapshots_and_outbox(engine, settings):
+    demo.load(engine, settings, echo=lambda _: None)
+    _process(engine)
+    roles = _roles(engine)
+    learners = {learner for learner, _ in roles}
+    assert len(learners) == 5
+    manager = "https://lrs-connector.dev/frameworks/lnd-leadership/roles/training-manager"
+    scores = sorted(roles[(learner, manager)][0] for learner in learners)
+    assert len({round(s, 1) for s in scores}) == 5  # five different learners, five scores
+    assert all(0.0 <= s <= 100.0 for s in scores) and scores[-1] > 10.0
+    with database.read(engine) as conn:
+        snapshots = conn.execute(sa.select(sa.func.count()).select_from(readiness_snapshots))
+        assert snapshots.scalar_one() == len(roles)
+        messages = conn.execute(sa.select(outbox).order_by(outbox.c.id)).all()
+    assert messages and all(m.status == "pending" and m.target_kind == "role" for m in messages)
+    payload = orjson.loads(messages[0].payload)
+    assert roles[(payload["learner_id"], payload["role"])][1] == payload["level"]
+    assert payload["score"] == round(roles[(payload["learner_id"], payload["role"])][0], 1)
+
+
+def test_stored_cells_score_exactly_like_the_evidence(engine, settings):
+    demo.load(engine, settings, echo=lambda _: None)
+    _process(engine)
+    at = datetime.now(UTC)
+    scorer = store.scorer()
+    with database.read(engine) as conn:
+        for (learner, target), state in _cells(engine).items():
+            live = store.learner_readiness(conn, learner, at)
+            stored = scorer.proficiency_at(store.CellState(*state), at)
+            assert stored == live.cells[target].proficiency
+
+
+def test_voiding_a_statement_restores_exactly_the_scores_before_it(
+    engine, settings, client, source_headers
+):
+    demo.load(engine, settings, echo=lambda _: None)
+    _process(engine)
+    with database.read(engine) as conn:
+        row = conn.execute(
+            sa.text("SELECT statement_id, learner_id FROM evidence ORDER BY key LIMIT 1")
+        ).one()
+    statement_id, learner = row
+    # Take the statement out by voiding it, score, then compare with a world where it never was.
+    at = datetime.now(UTC)
+    with database.read(engine) as conn:
+        with_it = store.learner_readiness(conn, learner, at)
+    response = client.post("/xapi/statements", json=voiding(statement_id), headers=source_headers)
+    assert response.status_code == 200, response.get_json()
+    _process(engine)
+    with database.read(engine) as conn:
+        without = store.learner_readiness(conn, learner, at)
+        items = [
+            i for i in store.evidence_of(conn, [learner])[learner]
+        ]
+    assert all(i.statement_id != statement_id for i in items)
+    assert without.roles != with_it.roles
+    expected = store.scorer().readiness(items, at)
+    assert {r: s.score for r, s in without.roles.items()} == {
+        r: s.score for r, s in expected.roles.items()
+    }
+    # The stored cells are the decay-free state of the remaining evidence, exactly.
+    for (owner, target), state in _cells(engine).items():
+        if owner == learner:
+            mine = [i for i in items if i.target == target]
+            assert store.cell_state(mine, datetime.now(UTC), store.scorer().model) == (
+                store.CellState(*state)
+            )
+
+
+def test_void_then_same_evidence_again_gives_the_same_stored_state(engine, settings):
+    """Removing and re-adding evidence rows leaves the stored cells exactly as they were."""
+    demo.load(engine, settings, echo=lambda _: None)
+    _process(engine)
+    before = _cells(engine)
+    now = datetime.now(UTC)
+    with database.write(engine) as conn:
+        conn.execute(sa.text("UPDATE evidence SET retracted = :t"), {"t": True})
+        store.recompute(conn, sorted({learner for learner, _ in before}), now)
+    assert _cells(engine) == {}
+    with database.write(engine) as conn:
+        conn.execute(sa.text("UPDATE evidence SET retracted = :f"), {"f": False})
+        store.recompute(conn, sorted({learner for learner, _ in before}), now)
+    assert _cells(engine) == before
+
+
+def test_full_recompute_streams_and_matches_the_incremental_result(engine, settings):
+    demo.load(engine, settings, echo=lambda _: None)
+    _process(engine)
+    cells, roles = _cells(engine), _roles(engine)
+    with database.write(engine) as conn:
+        conn.execute(readiness_cells.delete())
+    seen = []
+    outcome = store.recompute_all(engine, chunk_size=2, progress=lambda o, last: seen.append(last))
+    assert outcome.learners == 5 and len(seen) == 3 and seen == sorted(seen)
+    assert _cells(engine) == cells
+    assert {k: v[1] for k, v in _roles(engine).items()} == {k: v[1] for k, v in roles.items()}
