@@ -9,7 +9,9 @@ from flask import Flask
 
 from lrs_connector import logs
 from lrs_connector.intake.service import Intake
+from lrs_connector.readiness import model as readiness_model
 from lrs_connector.settings import Settings, load_settings
+from lrs_connector.store import readiness as readiness_store
 from lrs_connector.store.database import create_engine
 from lrs_connector.web import (
     access,
@@ -37,6 +39,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
 
+    readiness_store.configure(readiness_model.from_settings(settings))
     engine = create_engine(settings.resolved_database_url)
     app.extensions["lrs_settings"] = settings
     app.extensions["lrs_engine"] = engine

@@ -32,6 +32,10 @@ class Context:
                 self._settings = load_settings(config_file=self.config_file)
             except SettingsError as exc:
                 raise click.ClickException(f"configuration: {exc}") from None
+            from lrs_connector.readiness.model import from_settings
+            from lrs_connector.store import readiness as readiness_store
+
+            readiness_store.configure(from_settings(self._settings))
         return self._settings
 
     @property

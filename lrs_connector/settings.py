@@ -274,7 +274,14 @@ def load_settings(
             check_names(converted["quarantine_normalisations"])
         except NormaliseError as exc:
             raise SettingsError(f"{origins['quarantine_normalisations']}: {exc}") from None
-    return Settings(**converted)
+    settings = Settings(**converted)
+    from lrs_connector.readiness.model import ModelError, from_settings
+
+    try:
+        from_settings(settings)
+    except ModelError as exc:
+        raise SettingsError(f"{exc.field}: {exc.message}") from None
+    return settings
 
 
 def _type_name(annotation: Any) -> str:

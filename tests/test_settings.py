@@ -84,3 +84,9 @@ def test_configuration_reference_in_docs_is_current():
     assert docs.read_text() == reference_markdown(), (
         "regenerate: lrs-connector settings reference > docs/configuration.md"
     )
+
+
+def test_a_bad_readiness_setting_stops_start_up_with_its_name():
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"LRS_CONNECTOR_READINESS_KIND_WEIGHTS": "knowledge=lots"})
+    assert "readiness_kind_weights" in str(info.value)
