@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import click
@@ -139,6 +140,11 @@ def process(obj: Context, once: bool, batch_size: int | None):
     except KeyboardInterrupt:
         stop.set()
         return
+    except Exception as exc:
+        logging.getLogger(__name__).exception("processing failed")
+        raise click.ClickException(
+            f"processing failed ({type(exc).__name__}: {exc}); the batch stays queued"
+        ) from None
     click.echo(f"processed {total} statement(s) in all")
 
 

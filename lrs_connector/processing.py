@@ -69,13 +69,16 @@ def run(
     """Loop until `stop` is set (or the queue is empty, with `once`); returns the total taken.
 
     An error in a batch rolls it back (the entries stay queued), is logged, and the loop
-    carries on after a pause, so one bad batch never stops the worker.
+    carries on after a pause, so one bad batch never stops the worker. With `once` the error
+    is raised instead: a one-off run reports failure rather than retrying for ever.
     """
     total = 0
     while not stop.is_set():
         try:
             taken = process_batch(engine, batch_size)
         except Exception:
+            if once:
+                raise
             log.exception("processing batch failed; it stays queued and will be retried")
             stop.wait(max(idle_seconds, 1.0))
             continue

@@ -69,3 +69,18 @@ def test_concurrent_workers_never_take_the_same_entry(client, source_headers, en
     for t in threads:
         t.join()
     assert sorted(seen) == sorted(ids)
+
+
+def test_a_one_off_run_stops_on_an_error_instead_of_retrying_for_ever(
+    client, source_headers, engine, monkeypatch
+):
+    _post(client, source_headers, 1)
+
+    def broken(conn, entries):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(processing, "HANDLERS", [broken])
+    with pytest.raises(RuntimeError):
+        processing.run(engine, batch_size=10, idle_seconds=0.01, stop=threading.Event(), once=True)
+    with database.read(engine) as conn:
+        assert queue.depth(conn) == 1
