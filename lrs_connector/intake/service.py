@@ -270,19 +270,14 @@ class Intake:
     ) -> str:
         """Store a held statement after a fix: a corrected copy, or normalisations applied."""
         with database.write(self.engine) as conn:
-            held = quarantine.get(conn, held_id)
-            if held is None:
-                raise IntakeError(404, "not-found", f"no quarantined statement {held_id}")
-            if held.status != "held":
-                raise IntakeError(
-                    409, "not-held", f"quarantined statement {held_id} is already {held.status}"
-                )
+            held = _still_held(conn, held_id)
             if corrected is not None:
                 statement, how = corrected, "corrected copy"
             else:
                 statement = normalise.apply(held.body, normalisations, iri_base=iri_base)
                 how = "normalised: " + (", ".join(normalisations) or "none")
-            problems = self._statement_problems(statement, rules_for(statement, "1.0.3"))
+            rules = rules_for(statement, "1.0.3")
+            problems = self._statement_problems(statement, rules)
             if problems:
                 raise IntakeError(
                     422, "still-invalid", f"after the fix: {_summary(problems)}", problems
@@ -291,7 +286,7 @@ class Intake:
                 statement,
                 stored=datetime.now(UTC),
                 authority=None,
-                default_version="1.0.0",
+                default_version="2.0.0" if rules == "2.0.0" else "1.0.0",
                 keep_upstream=True,
                 missing_id="content",
             )
@@ -313,13 +308,7 @@ class Intake:
 
     def discard(self, held_id: int, reason: str) -> None:
         with database.write(self.engine) as conn:
-            held = quarantine.get(conn, held_id)
-            if held is None:
-                raise IntakeError(404, "not-found", f"no quarantined statement {held_id}")
-            if held.status != "held":
-                raise IntakeError(
-                    409, "not-held", f"quarantined statement {held_id} is already {held.status}"
-                )
+            _still_held(conn, held_id)
             quarantine.resolve(conn, held_id, "discarded", reason or "discarded by an admin")
 
     # -- shared -------------------------------------------------------------------------
@@ -376,6 +365,18 @@ class Intake:
             keep_upstream=forwarded,
             missing_id="content" if forwarded else "random",
         )
+
+
+def _still_held(conn: Connection, held_id: int) -> quarantine.Held:
+    """The quarantined statement, if it still waits for a decision (404 / 409 otherwise)."""
+    held = quarantine.get(conn, held_id)
+    if held is None:
+        raise IntakeError(404, "not-found", f"no quarantined statement {held_id}")
+    if held.status != "held":
+        raise IntakeError(
+            409, "not-held", f"quarantined statement {held_id} is already {held.status}"
+        )
+    return held
 
 
 def unwrap_forwarded(item: object) -> object:
