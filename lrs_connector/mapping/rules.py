@@ -19,15 +19,23 @@ from typing import Any
 from lrs_connector.mapping.document import MappingError, Problem, parse_text, validate_document
 from lrs_connector.profiles import SUCCESS, JSONPathError, ProfileError, ProfileSet, compile_path
 
-# A condition returns None when it holds, else a short sentence saying what was found.
-Check = Callable[[dict[str, Any], dict[str, Any]], str | None]
+# A condition is two functions over (statement, memo): `test` says whether it holds (the hot
+# path of processing and replay: no message is built), `why` says what was found when it does
+# not (explain only). `memo` is per statement, shared by the rules tried on it.
+Test = Callable[[dict[str, Any], dict[str, Any]], bool]
+Why = Callable[[dict[str, Any], dict[str, Any]], str]
 _MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
     field: str  # the rule field it comes from, e.g. "match.verb"
-    check: Check
+    test: Test
+    why: Why
+
+    def check(self, statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+        """None when the condition holds, else a short sentence saying what was found."""
+        return None if self.test(statement, memo) else self.why(statement, memo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +57,19 @@ class Rule:
     conditions: tuple[Condition, ...]
     targets: tuple[Target, ...]
     template: str | None
+    # The tests left once the verb index has picked the rule for a statement (its verb
+    # condition, if any, already holds): what `Mapper.evaluate` runs.
+    indexed_tests: tuple[Test, ...] = ()
 
     def first_failure(self, statement: dict[str, Any], memo: dict[str, Any]) -> Condition | None:
         for condition in self.conditions:
-            if condition.check(statement, memo) is not None:
+            if not condition.test(statement, memo):
                 return condition
         return None
 
     def matches(self, statement: dict[str, Any], memo: dict[str, Any]) -> bool:
         for condition in self.conditions:  # noqa: SIM110 (a plain loop is faster on this path)
-            if condition.check(statement, memo) is not None:
+            if not condition.test(statement, memo):
                 return False
         return True
 
@@ -118,9 +129,16 @@ class Mapper:
         return self._by_verb.get(verb_id, self._any)
 
     def evaluate(self, statement: dict[str, Any]) -> list[Rule]:
-        """The rules that match, in document order."""
+        """The rules that match, in document order (the hot path: tests only, no messages)."""
         memo: dict[str, Any] = {}
-        return [r for r in self.candidates(statement) if r.matches(statement, memo)]
+        out = []
+        for rule in self.candidates(statement):
+            for test in rule.indexed_tests:
+                if not test(statement, memo):
+                    break
+            else:
+                out.append(rule)
+        return out
 
     def explain(self, statement: dict[str, Any]) -> list[RuleOutcome]:
         """Every rule's verdict, with the first condition that failed (and what was found)."""
@@ -198,7 +216,7 @@ def _compile_rule(raw: dict[str, Any], position: int, profiles: ProfileSet) -> R
     verbs: frozenset[str] | None = None
     if "verb" in match:
         verbs = frozenset(match["verb"])
-        conditions.append(Condition("match.verb", _verb_check(verbs)))
+        conditions.append(Condition("match.verb", *_verb_check(verbs)))
     template = match.get("template")
     compiled = profiles.template(template) if template else None
     if verbs is None and compiled is not None and compiled.verb is not None:
@@ -206,31 +224,33 @@ def _compile_rule(raw: dict[str, Any], position: int, profiles: ProfileSet) -> R
     if "activity_type" in match:
         conditions.append(
             Condition(
-                "match.activity_type", _activity_type_check(frozenset(match["activity_type"]))
+                "match.activity_type", *_activity_type_check(frozenset(match["activity_type"]))
             )
         )
     if "activity_id" in match:
         conditions.append(
-            Condition("match.activity_id", _activity_id_check(frozenset(match["activity_id"])))
+            Condition("match.activity_id", *_activity_id_check(frozenset(match["activity_id"])))
         )
     if "activity_id_prefix" in match:
         conditions.append(
-            Condition("match.activity_id_prefix", _prefix_check(tuple(match["activity_id_prefix"])))
+            Condition(
+                "match.activity_id_prefix", *_prefix_check(tuple(match["activity_id_prefix"]))
+            )
         )
     if "success" in match:
         conditions.append(
-            Condition("match.success", _success_check(match["success"], match.get("pass_mark")))
+            Condition("match.success", *_success_check(match["success"], match.get("pass_mark")))
         )
     if "completion" in match:
-        conditions.append(Condition("match.completion", _completion_check(match["completion"])))
+        conditions.append(Condition("match.completion", *_completion_check(match["completion"])))
     for name, value in match.get("score", {}).items():
-        conditions.append(Condition(f"match.score.{name}", _score_check(name, value)))
+        conditions.append(Condition(f"match.score.{name}", *_score_check(name, value)))
     for i, condition in enumerate(match.get("context_extensions", ())):
-        conditions.append(Condition(f"match.context_extensions.{i}", _extension_check(condition)))
+        conditions.append(Condition(f"match.context_extensions.{i}", *_extension_check(condition)))
     for i, condition in enumerate(match.get("jsonpath", ())):
-        conditions.append(Condition(f"match.jsonpath.{i}", _jsonpath_check(condition)))
+        conditions.append(Condition(f"match.jsonpath.{i}", *_jsonpath_check(condition)))
     if compiled is not None:
-        conditions.append(Condition("match.template", _template_check(compiled)))
+        conditions.append(Condition("match.template", *_template_check(compiled)))
     targets = tuple(
         Target(
             t["target"],
@@ -242,8 +262,16 @@ def _compile_rule(raw: dict[str, Any], position: int, profiles: ProfileSet) -> R
         )
         for t in raw["targets"]
     )
+    indexed = tuple(c.test for c in conditions if c.field != "match.verb")
     return Rule(
-        raw["id"], raw["description"], position, verbs, tuple(conditions), targets, template
+        raw["id"],
+        raw["description"],
+        position,
+        verbs,
+        tuple(conditions),
+        targets,
+        template,
+        indexed,
     )
 
 
@@ -252,15 +280,24 @@ def _short(values: Iterable[Any]) -> str:
     return ", ".join(values[:3]) + (f" (+{len(values) - 3} more)" if len(values) > 3 else "")
 
 
-def _verb_check(verbs: frozenset[str]) -> Check:
+Pair = tuple[Test, Why]
+
+
+def _verb_found(statement: dict[str, Any]) -> Any:
+    verb = statement.get("verb")
+    return verb.get("id") if type(verb) is dict else None
+
+
+def _verb_check(verbs: frozenset[str]) -> Pair:
     wanted = _short(verbs)
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
-        verb = statement.get("verb")
-        found = verb.get("id") if type(verb) is dict else None
-        return None if found in verbs else f"verb is {found}, the rule wants {wanted}"
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        return _verb_found(statement) in verbs
 
-    return check
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        return f"verb is {_verb_found(statement)}, the rule wants {wanted}"
+
+    return test, why
 
 
 def _activity(statement: dict[str, Any]) -> dict[str, Any] | None:
@@ -270,42 +307,58 @@ def _activity(statement: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _activity_type_check(types: frozenset[str]) -> Check:
+def _activity_type(statement: dict[str, Any]) -> Any:
+    obj = _activity(statement)
+    definition = obj.get("definition") if obj else None
+    return definition.get("type") if type(definition) is dict else None
+
+
+def _activity_id(statement: dict[str, Any]) -> Any:
+    obj = _activity(statement)
+    return obj.get("id") if obj else None
+
+
+def _activity_type_check(types: frozenset[str]) -> Pair:
     wanted = _short(types)
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
-        obj = _activity(statement)
-        definition = obj.get("definition") if obj else None
-        found = definition.get("type") if type(definition) is dict else None
-        if found in types:
-            return None
-        return f"activity type is {found}, the rule wants {wanted}"
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        return _activity_type(statement) in types
 
-    return check
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        return f"activity type is {_activity_type(statement)}, the rule wants {wanted}"
+
+    return test, why
 
 
-def _activity_id_check(ids: frozenset[str]) -> Check:
+def _activity_id_check(ids: frozenset[str]) -> Pair:
     wanted = _short(ids)
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
-        obj = _activity(statement)
-        found = obj.get("id") if obj else None
-        return None if found in ids else f"activity id is {found}, the rule wants {wanted}"
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        obj = statement.get("object")  # _activity_id, inlined (hot path)
+        if type(obj) is not dict or obj.get("objectType", "Activity") != "Activity":
+            return False
+        return obj.get("id") in ids
 
-    return check
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        return f"activity id is {_activity_id(statement)}, the rule wants {wanted}"
+
+    return test, why
 
 
-def _prefix_check(prefixes: tuple[str, ...]) -> Check:
+def _prefix_check(prefixes: tuple[str, ...]) -> Pair:
     wanted = _short(prefixes)
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
-        obj = _activity(statement)
-        found = obj.get("id") if obj else None
-        if isinstance(found, str) and found.startswith(prefixes):
-            return None
-        return f"activity id {found} does not start with {wanted}"
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        obj = statement.get("object")  # _activity_id, inlined (hot path)
+        if type(obj) is not dict or obj.get("objectType", "Activity") != "Activity":
+            return False
+        found = obj.get("id")
+        return isinstance(found, str) and found.startswith(prefixes)
 
-    return check
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        return f"activity id {_activity_id(statement)} does not start with {wanted}"
+
+    return test, why
 
 
 def _result(statement: dict[str, Any]) -> dict[str, Any]:
@@ -331,15 +384,15 @@ def success_reading(result: dict[str, Any], pass_mark: float | None) -> bool | N
     return None
 
 
-def _success_check(wanted: bool, pass_mark: float | None) -> Check:
+def _success_check(wanted: bool, pass_mark: float | None) -> Pair:
     word = "passed" if wanted else "failed"
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        return success_reading(_result(statement), pass_mark) is wanted
+
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
         result = _result(statement)
-        reading = success_reading(result, pass_mark)
-        if reading is wanted:
-            return None
-        if reading is None:
+        if success_reading(result, pass_mark) is None:
             if pass_mark is None:
                 return "result.success is absent (and the rule has no pass_mark)"
             return "result.success and result.score.scaled are absent"
@@ -350,54 +403,72 @@ def _success_check(wanted: bool, pass_mark: float | None) -> Check:
         )
         return f"not {word}: {how}"
 
-    return check
+    return test, why
 
 
-def _completion_check(wanted: bool) -> Check:
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+def _completion_check(wanted: bool) -> Pair:
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        return _result(statement).get("completion") is wanted
+
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
         found = _result(statement).get("completion")
-        if found is wanted:
-            return None
         shown = "absent" if found is None else str(found).lower()
         return f"result.completion is {shown}, the rule wants {str(wanted).lower()}"
 
-    return check
+    return test, why
 
 
-def _score_check(name: str, bound: float) -> Check:
+def _score_check(name: str, bound: float) -> Pair:
     part, _, side = name.partition("_")
+    at_least = side == "min"
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+    def found(statement: dict[str, Any]) -> Any:
         score = _result(statement).get("score")
-        value = score.get(part) if type(score) is dict else None
+        return score.get(part) if type(score) is dict else None
+
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        value = found(statement)
+        if type(value) not in (int, float):
+            return False
+        return value >= bound if at_least else value <= bound
+
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        value = found(statement)
         if type(value) not in (int, float):
             return f"result.score.{part} is absent"
-        ok = value >= bound if side == "min" else value <= bound
-        sign = ">=" if side == "min" else "<="
-        return None if ok else f"result.score.{part} is {value}, the rule wants {sign} {bound}"
+        sign = ">=" if at_least else "<="
+        return f"result.score.{part} is {value}, the rule wants {sign} {bound}"
 
-    return check
+    return test, why
 
 
-def _value_test(condition: dict[str, Any]) -> Callable[[list[Any]], str | None]:
+ValuesTest = Callable[[list[Any]], bool]
+ValuesWhy = Callable[[list[Any]], str]
+
+
+def _value_test(condition: dict[str, Any]) -> tuple[ValuesTest, ValuesWhy]:
     """Operators on the values found at a location (a JSONPath may find several): each
-    operator must hold for at least one value; ``exists`` looks at whether any was found."""
-    tests: list[Callable[[list[Any]], str | None]] = []
+    operator must hold for at least one value; ``exists`` looks at whether any was found.
+    Returns (all operators hold, the first failing operator's message)."""
+    operators: list[tuple[ValuesTest, ValuesWhy]] = []
     if "exists" in condition:
         wanted = condition["exists"]
 
-        def exists(values: list[Any]) -> str | None:
-            if bool(values) is wanted:
-                return None
+        def exists(values: list[Any]) -> bool:
+            return bool(values) is wanted
+
+        def exists_why(values: list[Any]) -> str:
             return "it is absent" if wanted else f"it is present: {values[0]!r}"
 
-        tests.append(exists)
+        operators.append((exists, exists_why))
     if "equals" in condition:
         expected = condition["equals"]
-        tests.append(_any_value(lambda v: _same(v, expected), f"equal to {expected!r}"))
+        operators.append(_any_value(lambda v: _same(v, expected), f"equal to {expected!r}"))
     if "in_" in condition:
         options = condition["in_"]
-        tests.append(_any_value(lambda v: any(_same(v, o) for o in options), f"one of {options!r}"))
+        operators.append(
+            _any_value(lambda v: any(_same(v, o) for o in options), f"one of {options!r}")
+        )
     if "contains" in condition:
         item = condition["contains"]
 
@@ -408,22 +479,28 @@ def _value_test(condition: dict[str, Any]) -> Callable[[list[Any]], str | None]:
                 return item in value
             return False
 
-        tests.append(_any_value(contains, f"containing {item!r}"))
+        operators.append(_any_value(contains, f"containing {item!r}"))
     if "min" in condition:
         low = condition["min"]
-        tests.append(_any_value(lambda v: _number(v) and v >= low, f">= {low}"))
+        operators.append(_any_value(lambda v: _number(v) and v >= low, f">= {low}"))
     if "max" in condition:
         high = condition["max"]
-        tests.append(_any_value(lambda v: _number(v) and v <= high, f"<= {high}"))
+        operators.append(_any_value(lambda v: _number(v) and v <= high, f"<= {high}"))
+    tests = tuple(t for t, _ in operators)
 
-    def run(values: list[Any]) -> str | None:
-        for test in tests:
-            message = test(values)
-            if message is not None:
-                return message
-        return None
+    def holds(values: list[Any]) -> bool:
+        for test in tests:  # noqa: SIM110 (a plain loop is faster on this path)
+            if not test(values):
+                return False
+        return True
 
-    return run
+    def why(values: list[Any]) -> str:
+        for test, message in operators:
+            if not test(values):
+                return message(values)
+        return "it holds"
+
+    return holds, why
 
 
 def _number(value: Any) -> bool:
@@ -436,46 +513,64 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _any_value(predicate: Callable[[Any], bool], wanted: str):
-    def test(values: list[Any]) -> str | None:
+def _any_value(predicate: Callable[[Any], bool], wanted: str) -> tuple[ValuesTest, ValuesWhy]:
+    def test(values: list[Any]) -> bool:
+        for value in values:  # noqa: SIM110 (a plain loop is faster on this path)
+            if predicate(value):
+                return True
+        return False
+
+    def why(values: list[Any]) -> str:
         if not values:
             return f"it is absent (wanted {wanted})"
-        for value in values:
-            if predicate(value):
-                return None
         shown = ", ".join(repr(v) for v in values[:3])
         return f"found {shown}, wanted {wanted}"
 
-    return test
+    return test, why
 
 
-def _extension_check(condition: dict[str, Any]) -> Check:
+def _extension_check(condition: dict[str, Any]) -> Pair:
     iri = condition["extension"]
-    test = _value_test(condition)
+    holds, message = _value_test(condition)
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+    def values(statement: dict[str, Any]) -> list[Any]:
         context = statement.get("context")
         extensions = context.get("extensions") if type(context) is dict else None
         value = extensions.get(iri, _MISSING) if type(extensions) is dict else _MISSING
-        message = test([] if value is _MISSING else [value])
-        return None if message is None else f"context extension {iri}: {message}"
+        return [] if value is _MISSING else [value]
 
-    return check
+    when_absent = holds([])  # most statements lack most extensions: answer at once
+
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        context = statement.get("context")
+        extensions = context.get("extensions") if type(context) is dict else None
+        value = extensions.get(iri, _MISSING) if type(extensions) is dict else _MISSING
+        return when_absent if value is _MISSING else holds([value])
+
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        return f"context extension {iri}: {message(values(statement))}"
+
+    return test, why
 
 
-def _jsonpath_check(condition: dict[str, Any]) -> Check:
+def _jsonpath_check(condition: dict[str, Any]) -> Pair:
     path = compile_path(condition["path"])
-    test = _value_test(condition)
+    holds, message = _value_test(condition)
 
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
-        message = test(path.evaluate(statement))
-        return None if message is None else f"{path.source}: {message}"
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
+        return holds(path.evaluate(statement))
 
-    return check
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        return f"{path.source}: {message(path.evaluate(statement))}"
+
+    return test, why
 
 
-def _template_check(template) -> Check:
-    def check(statement: dict[str, Any], memo: dict[str, Any]) -> str | None:
+def _template_check(template) -> Pair:
+    """The template is matched once per statement (several rules may name it): the memo keeps
+    its outcome, and the first reason when it failed."""
+
+    def test(statement: dict[str, Any], memo: dict[str, Any]) -> bool:
         outcome = memo.get(template.id)
         if outcome is None:
             result = template.match(statement)
@@ -483,11 +578,14 @@ def _template_check(template) -> Check:
             memo[template.id] = outcome
             if not outcome:
                 memo["why:" + template.id] = _why(result)
-        if outcome:
-            return None
-        return f"template {template.id}: {memo.get('why:' + template.id)}"
+        return outcome
 
-    return check
+    def why(statement: dict[str, Any], memo: dict[str, Any]) -> str:
+        if "why:" + template.id not in memo:
+            memo["why:" + template.id] = _why(template.match(statement))
+        return f"template {template.id}: {memo['why:' + template.id]}"
+
+    return test, why
 
 
 def _why(result) -> str:

@@ -48,13 +48,27 @@ _CHUNK = 500
 Progress = Callable[[int], None]
 
 
-def _db_time(conn: Connection, moment: datetime | None):
-    if moment is None:
-        return None
-    naive = moment.astimezone(UTC).replace(tzinfo=None)
-    if conn.dialect.name == "sqlite":
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return naive
+def _time_converter(conn: Connection) -> Callable[[datetime | None], Any]:
+    """Aware datetime → the driver value the `Timestamp` columns hold (naive UTC; on SQLite
+    the text SQLAlchemy writes), memoised: a batch's rows share a few timestamps."""
+    sqlite = conn.dialect.name == "sqlite"
+    memo: dict[datetime, Any] = {}
+
+    def convert(moment: datetime | None):
+        if moment is None:
+            return None
+        value = memo.get(moment)
+        if value is None:
+            naive = moment.astimezone(UTC).replace(tzinfo=None)
+            value = naive.isoformat(" ", "microseconds") if sqlite else naive
+            memo[moment] = value
+        return value
+
+    return convert
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def write(
@@ -63,8 +77,9 @@ def write(
     """Insert evidence rows (idempotent by key)."""
     if not rows:
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    created = _db_time(conn, now)
+    mark = _mark(conn)
+    db_time = _time_converter(conn)
+    created = db_time(now)
     values = [
         (
             r.key,
@@ -78,8 +93,8 @@ def write(
             r.polarity,
             r.kind,
             r.confidence,
-            _db_time(conn, r.timestamp),
-            _db_time(conn, r.valid_until),
+            db_time(r.timestamp),
+            db_time(r.valid_until),
             created,
             False,
         )
@@ -92,39 +107,48 @@ def write(
         "retracted_at = NULL WHERE evidence.retraction = 'superseded'"
     )
     cursor = conn.connection.cursor()
-    cursor.executemany(sql, values)
-    cursor.close()
+    try:
+        cursor.executemany(sql, values)
+    finally:
+        cursor.close()
+
+
+def _update_in(conn: Connection, sql: str, head: Sequence[Any], ids: Sequence[str]) -> int:
+    """Run `sql … statement_id IN (…)` through the driver in chunks (no SQLAlchemy statement
+    built per batch); returns the rows changed."""
+    mark = _mark(conn)
+    total = 0
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            cursor.execute(sql.format(marks=", ".join([mark] * len(chunk))), [*head, *chunk])
+            total += cursor.rowcount
+    finally:
+        cursor.close()
+    return total
 
 
 def retract(conn: Connection, statement_ids: Sequence[str], reason: str, now: datetime) -> int:
     """Stop counting the evidence of these statements (kept, marked with why and when)."""
-    total = 0
-    for start in range(0, len(statement_ids), _CHUNK):
-        chunk = list(statement_ids[start : start + _CHUNK])
-        total += conn.execute(
-            evidence.update()
-            .where(evidence.c.statement_id.in_(chunk), evidence.c.retracted.is_(False))
-            .values(retracted=True, retraction=reason, retracted_at=now)
-        ).rowcount
-    return total
+    mark = _mark(conn)
+    sql = (
+        f"UPDATE evidence SET retracted = TRUE, retraction = {mark}, retracted_at = {mark} "
+        "WHERE retracted = FALSE AND statement_id IN ({marks})"
+    )
+    return _update_in(conn, sql, [reason, _time_converter(conn)(now)], statement_ids)
 
 
 def supersede(conn: Connection, statement_ids: Sequence[str], version: int, now: datetime) -> int:
     """Retract these statements' evidence from other mapping versions (after mapping them
     under `version`, so each statement counts under one version only)."""
-    total = 0
-    for start in range(0, len(statement_ids), _CHUNK):
-        chunk = list(statement_ids[start : start + _CHUNK])
-        total += conn.execute(
-            evidence.update()
-            .where(
-                evidence.c.statement_id.in_(chunk),
-                evidence.c.mapping_version != version,
-                evidence.c.retracted.is_(False),
-            )
-            .values(retracted=True, retraction="superseded", retracted_at=now)
-        ).rowcount
-    return total
+    mark = _mark(conn)
+    sql = (
+        "UPDATE evidence SET retracted = TRUE, retraction = 'superseded', "
+        f"retracted_at = {mark} WHERE mapping_version <> {mark} AND retracted = FALSE "
+        "AND statement_id IN ({marks})"
+    )
+    return _update_in(conn, sql, [_time_converter(conn)(now), version], statement_ids)
 
 
 def apply(
@@ -251,7 +275,9 @@ class WhatIf:
             self.cells[(learner, target)] = cell
         return cell
 
-    def as_dict(self, limit: int = 200) -> dict[str, Any]:
+    def as_dict(self, limit: int = 200, offset: int = 0) -> dict[str, Any]:
+        """Totals, rows per rule, and the learner/target changes largest first: `limit` of
+        them from `offset` (``changes_total`` says how many there are)."""
         changes = [
             {"learner": learner, "target": target, **cell}
             for (learner, target), cell in self.cells.items()
@@ -275,8 +301,9 @@ class WhatIf:
                 {"rule": r, "rows_now": self.rules_now[r], "rows_draft": self.rules_draft[r]}
                 for r in rules
             ],
-            "changes": changes[:limit],
+            "changes": changes[offset : offset + limit],
             "changes_total": len(changes),
+            "offset": offset,
         }
 
 

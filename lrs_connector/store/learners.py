@@ -33,15 +33,24 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 def lookup(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
-    """alias key → learner id, for the keys that are known."""
+    """alias key → learner id, for the keys that are known (through the driver: this runs
+    once per processing batch with hundreds of keys)."""
     found: dict[str, int] = {}
-    for chunk in _chunks(list(keys)):
-        rows = conn.execute(
-            sa.select(learner_aliases.c.alias, learner_aliases.c.learner_id).where(
-                learner_aliases.c.alias.in_(chunk)
+    keys = list(keys)
+    if not keys:
+        return found
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    try:
+        for chunk in _chunks(keys):
+            cursor.execute(
+                "SELECT alias, learner_id FROM learner_aliases "
+                f"WHERE alias IN ({', '.join([mark] * len(chunk))})",
+                list(chunk),
             )
-        )
-        found.update((alias, learner) for alias, learner in rows)
+            found.update(cursor.fetchall())
+    finally:
+        cursor.close()
     return found
 
 

@@ -228,6 +228,26 @@ class Outcome:
     changes: int = 0  # role scores whose rounded score or level changed (snapshots, outbox)
 
 
+# Namespace of the PostgreSQL advisory locks that serialise readiness writes per learner.
+_LEARNER_LOCKS = 7501
+
+
+def lock_learners(conn: Connection, learner_ids: Sequence[int]) -> None:
+    """On PostgreSQL, hold each learner's readiness lock until the transaction ends.
+
+    Workers processing different batches can touch the same learner; without the lock both
+    read the learner's cells before either writes (duplicate keys, lost updates). Locks are
+    taken in ascending id order, so two workers never wait on each other in a cycle. SQLite
+    has one writer at a time and needs nothing.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    cursor = conn.connection.cursor()
+    for learner_id in sorted(set(learner_ids)):
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LEARNER_LOCKS, learner_id))
+    cursor.close()
+
+
 def readiness_handler(conn: Connection, entries: Sequence) -> None:
     """Processing handler (after the mapping handler, same transaction): the cells the batch's
     statements touched, their roll-ups, snapshots and outbox entries."""
@@ -250,6 +270,7 @@ def readiness_handler(conn: Connection, entries: Sequence) -> None:
 def recompute(conn: Connection, learner_ids: Sequence[int], now: datetime | None = None) -> Outcome:
     """Recompute whole learners from their evidence (after a merge, split or replay)."""
     now = now or datetime.now(UTC)
+    lock_learners(conn, learner_ids)
     found = evidence_of(conn, learner_ids)
     stored = _stored_cells(conn, learner_ids)
     touched = {
@@ -280,6 +301,7 @@ def update(
     changed since they were stored), roll up, and write what changed."""
     active = scorer(model)
     learners = sorted(touched)
+    lock_learners(conn, learners)
     if stored_cells is None:
         stored_cells = _stored_cells(conn, learners)
     pairs = {(learner, target) for learner, targets in touched.items() for target in targets}

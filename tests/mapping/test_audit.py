@@ -164,3 +164,91 @@ def test_coverage(app, client, source_headers, auditor_headers, engine, runner):
     assert (
         client.get("/api/v1/mapping/coverage?limit=0", headers=auditor_headers).status_code == 400
     )
+
+
+def _draft_without_failures(engine) -> int:
+    """Store a draft of the bundled rules without the failed-assessment rules."""
+    from datetime import UTC, datetime
+
+    from lrs_connector.store import mapping as mapping_store
+
+    lines, keep = [], True
+    for line in bundled.bundled_text().splitlines():
+        if line.startswith("  - id: "):
+            keep = not line.startswith("  - id: failed-")
+        if keep:
+            lines.append(line)
+    with database.write(engine) as conn:
+        return mapping_store.import_version(
+            conn, "\n".join(lines) + "\n", "draft.yaml", datetime.now(UTC)
+        )
+
+
+def test_whatif_and_publish_over_http(
+    app, client, source_headers, auditor_headers, admin_headers, engine
+):
+    register(app)
+    load_demo(client, source_headers, engine)
+    draft = _draft_without_failures(engine)
+    url = f"/api/v1/mapping/versions/{draft}"
+
+    response = client.post(f"{url}/whatif", headers=auditor_headers)
+    assert response.status_code == 200, response.json
+    report = response.json
+    assert report["version"] == draft and report["statements"] == len(demo.statements())
+    assert report["removed"] > 0 and report["added"] == 0
+    assert report["changes_total"] == len(report["changes"]) > 1
+    assert all(c["target"].startswith("https://") for c in report["changes"])
+    # Paged: one change at a time, from an offset.
+    second = client.post(f"{url}/whatif", json={"limit": 1, "offset": 1}, headers=auditor_headers)
+    assert second.json["changes"] == report["changes"][1:2] and second.json["offset"] == 1
+    for body, field in (
+        ({"limit": 0}, "limit"),
+        ({"limit": "5"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"nope": 1}, "nope"),
+    ):
+        bad = client.post(f"{url}/whatif", json=body, headers=auditor_headers)
+        assert bad.status_code == 400 and bad.json["error"]["field"] == field
+    assert client.post(f"{url}/whatif", data="[1]", headers=auditor_headers).status_code == 400
+    assert (
+        client.post("/api/v1/mapping/versions/99/whatif", headers=auditor_headers).status_code
+        == 404
+    )
+    assert (
+        client.post("/api/v1/mapping/versions/x/whatif", headers=auditor_headers).status_code == 400
+    )
+    assert client.post(f"{url}/whatif").status_code == 401
+    with database.read(engine) as conn:  # what-if writes nothing
+        drafted = sa.select(sa.func.count()).where(evidence.c.mapping_version == draft)
+        assert conn.execute(drafted).scalar_one() == 0
+
+    # Publishing is for admins; with replay the stored statements follow at once.
+    assert client.post(f"{url}/publish", headers=auditor_headers).status_code == 403
+    bad = client.post(f"{url}/publish", json={"replay": "yes"}, headers=admin_headers)
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "replay"
+    assert (
+        client.post("/api/v1/mapping/versions/99/publish", headers=admin_headers).status_code == 404
+    )
+    response = client.post(f"{url}/publish", json={"replay": True}, headers=admin_headers)
+    assert response.status_code == 200, response.json
+    assert response.json["retired"] == 1 and response.json["status"] == "published"
+    assert response.json["replay"]["statements"] == len(demo.statements())
+    with database.read(engine) as conn:
+        active = conn.execute(
+            sa.select(evidence.c.mapping_version, evidence.c.rule_id).where(
+                evidence.c.retracted.is_(False)
+            )
+        ).all()
+    assert {v for v, _ in active} == {draft}
+    assert not any(r.startswith("failed-") for _, r in active)
+    # After the replay, the published version's what-if is empty.
+    after = client.post(f"{url}/whatif", headers=auditor_headers).json
+    assert after["changes"] == [] and after["changes_total"] == 0
+    versions = client.get("/api/v1/mapping/versions", headers=auditor_headers).json["versions"]
+    assert [v["status"] for v in versions] == ["retired", "published"]
+
+    # Publish without replay: the older version is back in force for new statements only.
+    response = client.post("/api/v1/mapping/versions/1/publish", headers=admin_headers)
+    assert response.status_code == 200 and "replay" not in response.json
+    assert response.json["retired"] == draft

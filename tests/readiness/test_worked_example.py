@@ -17,7 +17,7 @@ from lrs_connector.frameworks.model import (
 from lrs_connector.readiness import EvidenceItem, ModelError, Scorer, ScoringModel
 from lrs_connector.readiness.model import from_settings, parse_levels
 from lrs_connector.readiness.scoring import Activity
-from lrs_connector.settings import load_settings
+from lrs_connector.settings import SettingsError, load_settings
 
 X = "https://example.org/fw/"
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -106,10 +106,11 @@ def test_levels_and_settings():
     }))
     assert built.half_life_days == 180 and built.kind_weight("knowledge") == 0.5
     assert built.level(61) == "high"
-    with pytest.raises(ModelError, match="readiness_levels"):
-        from_settings(load_settings(environ={"LRS_CONNECTOR_READINESS_LEVELS": "a=50,b=x"}))
-    with pytest.raises(ModelError, match="readiness_kind_weights"):
-        from_settings(load_settings(environ={"LRS_CONNECTOR_READINESS_KIND_WEIGHTS": "oops"}))
+    # A bad readiness setting stops start-up (load_settings), naming the setting.
+    with pytest.raises(SettingsError, match="readiness_levels"):
+        load_settings(environ={"LRS_CONNECTOR_READINESS_LEVELS": "a=50,b=x"})
+    with pytest.raises(SettingsError, match="readiness_kind_weights"):
+        load_settings(environ={"LRS_CONNECTOR_READINESS_KIND_WEIGHTS": "oops"})
     with pytest.raises(ModelError, match="levels"):
         ScoringModel(levels=(("a", 0.0), ("b", 120.0)))
 
