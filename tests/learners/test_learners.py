@@ -121,3 +121,28 @@ def test_merge_and_split_on_the_cli(app, client, source_headers, engine, runner)
     assert result.exit_code == 0 and "3 evidence rows moved" in result.output
     result = runner.invoke(learners_cli, ["merge", "1", "1"])
     assert result.exit_code != 0 and "itself" in result.output
+
+
+def test_readiness_follows_a_merge(app, client, source_headers, admin_headers, engine):
+    import sqlalchemy as sa
+
+    from lrs_connector.store.readiness_tables import readiness_roles
+
+    def scores() -> dict[int, float]:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(readiness_roles.c.learner_id, readiness_roles.c.score))
+            out: dict[int, float] = {}
+            for learner, score in rows:
+                out[learner] = out.get(learner, 0.0) + score
+            return out
+
+    setup_people(app, client, source_headers, engine)
+    before = scores()
+    by_mbox, by_account = sorted(before)
+    assert before[by_mbox] > 0 and before[by_account] > 0
+    client.post(
+        f"/api/v1/learners/{by_mbox}/merge", json={"learner": by_account}, headers=admin_headers
+    )
+    after = scores()
+    assert after.get(by_account, 0.0) == 0.0
+    assert after[by_mbox] > before[by_mbox]
