@@ -26,7 +26,6 @@ across exports.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -554,7 +553,9 @@ def package_from_framework(
     if framework.scale:
         package["CFRubrics"] = [_rubric(framework, stamp, identifier)]
     if case_version == "1.1" and framework.roles:
-        package["extensions"] = {EXTENSION: {"roles": _roles(framework.roles.values())}}
+        package["extensions"] = {
+            EXTENSION: {"roles": [r.as_dict() for r in framework.roles.values()]}
+        }
     return package
 
 
@@ -621,19 +622,3 @@ def _rubric(framework: Framework, stamp: str, identifier) -> dict[str, Any]:
             }
         ],
     }
-
-
-def _roles(roles: Iterable[Role]) -> list[dict[str, Any]]:
-    return [
-        {
-            "iri": r.iri,
-            "code": r.code,
-            "name": r.name,
-            "description": r.description,
-            "requirements": [
-                {"target": q.target, "proficiency": q.proficiency, "weight": q.weight}
-                for q in r.requirements
-            ],
-        }
-        for r in roles
-    ]

@@ -89,6 +89,19 @@ class Role:
     description: str
     requirements: tuple[Requirement, ...]
 
+    def as_dict(self) -> dict[str, Any]:
+        """The role as the native document and the CASE extension both write it."""
+        return {
+            "iri": self.iri,
+            "code": self.code,
+            "name": self.name,
+            "description": self.description,
+            "requirements": [
+                {"target": q.target, "proficiency": q.proficiency, "weight": q.weight}
+                for q in self.requirements
+            ],
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Link:
@@ -179,19 +192,7 @@ class Framework:
                 }
                 for c in self.competencies.values()
             ],
-            "roles": [
-                {
-                    "iri": r.iri,
-                    "code": r.code,
-                    "name": r.name,
-                    "description": r.description,
-                    "requirements": [
-                        {"target": q.target, "proficiency": q.proficiency, "weight": q.weight}
-                        for q in r.requirements
-                    ],
-                }
-                for r in self.roles.values()
-            ],
+            "roles": [r.as_dict() for r in self.roles.values()],
         }
         if self.links:
             document["links"] = [
