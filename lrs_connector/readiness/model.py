@@ -112,34 +112,27 @@ class ScoringModel:
         }
 
 
+def _name_value(entry: str, expected: str, field: str, *, last: bool) -> tuple[str, float]:
+    """``"name=number"``, split at the first ``=`` or (when names may hold one) the last."""
+    name, sep, raw = entry.rpartition("=") if last else entry.partition("=")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if not sep or not name.strip() or value is None:
+        raise ModelError(f"expected {expected}, got {entry!r}", field)
+    return name.strip(), value
+
+
 def parse_kind_weights(entries: tuple[str, ...] | list[str]) -> dict[str, float]:
     """``("knowledge=0.75", "practice=1")`` → ``{"knowledge": 0.75, "practice": 1.0}``."""
-    out: dict[str, float] = {}
-    for entry in entries:
-        name, sep, raw = entry.partition("=")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-        if not sep or not name.strip() or value is None:
-            raise ModelError(f"expected kind=number, got {entry!r}", "kind_weights")
-        out[name.strip()] = value
-    return out
+    return dict(_name_value(entry, "kind=number", "kind_weights", last=False) for entry in entries)
 
 
 def parse_levels(entries: tuple[str, ...] | list[str]) -> tuple[tuple[str, float], ...]:
     """``("emerging=25", "developing=50", "ready=80")`` plus the level below them all,
     named by an entry ``"not ready=0"`` (default name "not ready")."""
-    levels: dict[str, float] = {}
-    for entry in entries:
-        name, sep, raw = entry.rpartition("=")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-        if not sep or not name.strip() or value is None:
-            raise ModelError(f"expected name=threshold, got {entry!r}", "levels")
-        levels[name.strip()] = value
+    levels = dict(_name_value(entry, "name=threshold", "levels", last=True) for entry in entries)
     ordered = sorted(levels.items(), key=lambda item: item[1])
     if not ordered or ordered[0][1] != 0.0:
         ordered.insert(0, ("not ready", 0.0))
