@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ENV_PREFIX = "LRS_CONNECTOR_"
 CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG"
 
@@ -143,6 +145,40 @@ class Settings:
         "Readiness levels as name=lowest score (0-100), the first from 0. "
         "Comma-separated in the environment.",
     )
+    # -- pushing readiness to LMSs (lrs_connector/lms; docs/lms.md) --
+    lms_targets: str = _option(
+        "",
+        "LMS targets readiness is pushed to: `[lms_targets.NAME]` tables in the TOML file "
+        "(see docs/lms.md), or the same as a JSON object in the environment.",
+        secret=True,
+    )
+    embedded_dispatcher: bool = _option(
+        True,
+        "Deliver outbox entries to the LMS targets inside `serve`. Turn off when running "
+        "`lrs-connector worker` processes separately.",
+    )
+    delivery_max_attempts: int = _option(
+        8, "Attempts at one delivery before it is dead-lettered.", minimum=1
+    )
+    delivery_backoff_seconds: float = _option(
+        30.0,
+        "Wait before the first retry; each further retry doubles it (with jitter).",
+        minimum=0.1,
+    )
+    delivery_max_backoff_seconds: float = _option(
+        3600.0, "Longest wait between two attempts at one delivery.", minimum=1.0
+    )
+    delivery_lease_seconds: float = _option(
+        120.0,
+        "How long a worker may hold a delivery before another worker takes it over "
+        "(a crashed worker's deliveries are re-delivered after this).",
+        minimum=10.0,
+    )
+    lms_user_cache_seconds: float = _option(
+        86400.0,
+        "How long a learner's resolved LMS user is trusted before it is looked up again.",
+        minimum=0.0,
+    )
     log_format: str = _option(
         "auto",
         "Log lines as `json`, readable `text`, or `auto` (text on a terminal).",
@@ -239,6 +275,8 @@ def load_settings(
             raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
         section = data.get("lrs_connector", data)
         for key, raw in section.items():
+            if key == "lms_targets" and isinstance(raw, dict):
+                raw = orjson.dumps(raw).decode()  # a TOML table, kept as its JSON text
             if key not in known:
                 raise SettingsError(f"{path}: unknown setting {key!r}")
             values[key] = raw
@@ -274,6 +312,13 @@ def load_settings(
             check_names(converted["quarantine_normalisations"])
         except NormaliseError as exc:
             raise SettingsError(f"{origins['quarantine_normalisations']}: {exc}") from None
+    if converted.get("lms_targets"):
+        from lrs_connector.lms.config import TargetConfigError, check_all
+
+        try:
+            check_all(converted["lms_targets"])
+        except TargetConfigError as exc:
+            raise SettingsError(f"{origins['lms_targets']}: {exc}") from None
     settings = Settings(**converted)
     from lrs_connector.readiness.model import ModelError, from_settings
 
