@@ -9,6 +9,7 @@ from flask import Flask
 
 from lrs_connector import logs
 from lrs_connector.intake.service import Intake
+from lrs_connector.lms.config import targets_from_settings
 from lrs_connector.readiness import model as readiness_model
 from lrs_connector.settings import Settings, load_settings
 from lrs_connector.store import readiness as readiness_store
@@ -23,6 +24,7 @@ from lrs_connector.web import (
     instrumentation,
     learners,
     mapping,
+    outbox,
     profiles,
     readiness,
     xapi,
@@ -45,6 +47,7 @@ def create_app(
     app.extensions["lrs_engine"] = engine
     app.extensions["lrs_credentials"] = access.CredentialCache(settings.credential_cache_seconds)
     app.extensions["lrs_intake"] = Intake.from_settings(engine, settings)
+    app.extensions["lrs_targets"] = targets_from_settings(settings, engine)
 
     errors.register(app)
     instrumentation.register(app)
@@ -58,6 +61,7 @@ def create_app(
         learners.bp,
         mapping.bp,
         readiness.bp,
+        outbox.bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -12,6 +12,7 @@ from lrs_connector.frameworks.cli import frameworks
 from lrs_connector.intake.backfill_cli import backfill
 from lrs_connector.intake.pull_cli import pull, pull_sources
 from lrs_connector.learners.cli import learners
+from lrs_connector.lms.cli import lms_group, outbox_group, worker
 from lrs_connector.mapping.cli import mapping
 from lrs_connector.profiles.cli import profile
 from lrs_connector.readiness.cli import readiness
@@ -291,7 +292,10 @@ main.add_command(
 )
 
 
-for command in (profile, frameworks, mapping, learners, readiness, pull, pull_sources, backfill):
+for command in (
+    profile, frameworks, mapping, learners, readiness, pull, pull_sources, backfill,
+    worker, outbox_group, lms_group,
+):
     main.add_command(command)
 
 

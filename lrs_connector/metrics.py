@@ -24,7 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.engine import Engine
 
-from lrs_connector.store import database
+from lrs_connector.store import database, outbox
 from lrs_connector.store.tables import processing_queue, quarantine, statements
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,6 +44,15 @@ LATENCY = Histogram(
     "Time to answer HTTP requests, by endpoint and status class.",
     ["endpoint", "method", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DELIVERIES = Counter(
+    "lrs_deliveries_total",
+    "Delivery attempts to LMS targets, by target and outcome "
+    "(delivered, retry, unresolved, dead, discarded).",
+    ["target", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "lrs_dead_letters_total", "Deliveries given up on (dead-lettered), by target.", ["target"]
 )
 
 
@@ -67,6 +76,8 @@ class DatabaseGauges:
                 .where(quarantine.c.status == "held")
             ).scalar_one()
             stored = conn.execute(sa.select(sa.func.max(statements.c.seq))).scalar_one()
+            outbox_depth = outbox.outbox_depth(conn)
+            by_target = outbox.counts(conn)
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
         lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
@@ -82,6 +93,16 @@ class DatabaseGauges:
         yield GaugeMetricFamily(
             "lrs_statements_stored", "Statements stored (highest arrival number).", stored or 0
         )
+        yield GaugeMetricFamily(
+            "lrs_outbox_depth", "Readiness changes not yet fanned out to targets.", outbox_depth
+        )
+        family = GaugeMetricFamily(
+            "lrs_deliveries", "Deliveries by target and status.", labels=["target", "status"]
+        )
+        for target, statuses in sorted(by_target.items()):
+            for status, count in sorted(statuses.items()):
+                family.add_metric([target, status], count)
+        yield family
 
 
 def exposition(engine: Engine) -> bytes:

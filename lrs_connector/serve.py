@@ -49,6 +49,12 @@ def _post_worker_init(worker) -> None:
         from lrs_connector.intake import pull
 
         pull.start_thread(engine, settings)
+    if settings.embedded_dispatcher:
+        from lrs_connector.lms.delivery import Dispatcher, Policy, start_thread
+        from lrs_connector.lms.links import links_for
+
+        start_thread(Dispatcher(engine, app.extensions["lrs_targets"],
+                                Policy.from_settings(settings), links=links_for(settings)))
 
 
 def _child_exit(server, worker) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class TargetContext:
     public_base_url: str
     http: requests.Session
     signing_key: Callable[[], SigningKey] | None = None  # the current LTI tool key
-    environ: Mapping[str, str] = os.environ
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
 def parse(raw: str | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -147,3 +147,20 @@ def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
             return path or "_schema", "; ".join(messages)
         return _first_error(messages[0], path)
     return path or "_schema", str(messages)
+
+
+def targets_from_settings(settings: Any, engine: Any = None) -> dict[str, Target]:
+    """The configured targets, ready to deliver (LTI targets sign with the stored tool key)."""
+    if not settings.lms_targets:
+        return {}
+    http = requests.Session()
+    http.headers["User-Agent"] = "lrs-connector"
+    signing_key = None
+    if engine is not None:
+        def signing_key() -> SigningKey:
+            from lrs_connector.store import keys
+
+            return keys.current_signing_key(engine)
+
+    context = TargetContext(settings.public_base_url, http, signing_key)
+    return build_all(settings.lms_targets, context)
