@@ -1,7 +1,7 @@
 """`lrs-connector doctor`: checks an installation and says what to fix.
 
-Each check returns a Finding; nothing here changes the installation. Checks of later areas
-(LMS targets, pull sources) join the list as those areas arrive.
+Each check returns a Finding; nothing here changes the installation (LMS targets are asked
+read-only questions, or a signed `ping` for a webhook).
 """
 
 from __future__ import annotations
@@ -101,6 +101,43 @@ def examine(settings: Settings, engine: Engine) -> list[Finding]:
             "warning",
         )
     )
+    findings.extend(_lms_targets(settings, engine))
+    return findings
+
+
+def _lms_targets(settings: Settings, engine: Engine) -> list[Finding]:
+    """Each configured LMS target's own check (it calls the LMS: credentials, permissions,
+    fields), then whether deliveries are stuck."""
+    from lrs_connector.lms.config import TargetConfigError, targets_from_settings
+    from lrs_connector.store import outbox
+
+    try:
+        targets = targets_from_settings(settings, engine)
+    except TargetConfigError as exc:
+        return [Finding("lms targets", False, str(exc), "fix the [lms_targets] configuration")]
+    if not targets:
+        return [Finding("lms targets", True, "none configured: readiness stays in the connector "
+                        "(see docs/lms.md)", severity="warning")]
+    findings = []
+    for name, target in targets.items():
+        for found in target.check():
+            findings.append(Finding(f"lms {name}: {found.check}", found.ok, found.message,
+                                    found.fix))
+    with database.read(engine) as conn:
+        counts = outbox.counts(conn)
+    for name in targets:
+        dead = counts.get(name, {}).get("dead", 0)
+        unresolved = counts.get(name, {}).get("unresolved", 0)
+        if dead:
+            findings.append(Finding(f"lms {name}: dead letters", False,
+                                    f"{dead} deliveries given up on",
+                                    f"see `lrs-connector outbox list --target {name} --status "
+                                    "dead`, fix the cause, then `outbox retry`", "warning"))
+        if unresolved:
+            findings.append(Finding(f"lms {name}: unresolved learners", False,
+                                    f"{unresolved} deliveries wait for a user match",
+                                    f"`lrs-connector lms unresolved --target {name}`, then "
+                                    "`lms link`", "warning"))
     return findings
 
 

@@ -342,6 +342,20 @@ def last_delivery(conn: Connection, target: str) -> dict[str, Any] | None:
     return None if row is None else _as_dict(row)
 
 
+def oldest_due(conn: Connection, now: datetime) -> datetime | None:
+    """When the longest-waiting due work was due: an outbox row not fanned out, or a pending
+    delivery past its attempt time (None when nothing is due)."""
+    first_change = conn.execute(
+        sa.select(sa.func.min(outbox.c.created_at)).where(outbox.c.status == "pending")
+    ).scalar()
+    first_due = conn.execute(
+        sa.select(sa.func.min(deliveries.c.next_attempt_at))
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+    ).scalar()
+    found = [t for t in (first_change, first_due) if t is not None]
+    return min(found) if found else None
+
+
 def outbox_depth(conn: Connection) -> int:
     return conn.execute(
         sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status == "pending")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify
 
 from lrs_connector import metrics
-from lrs_connector.store import database, schema
+from lrs_connector.store import database, outbox, schema
 from lrs_connector.store.tables import processing_queue
 from lrs_connector.web.access import public
 
@@ -57,12 +57,44 @@ def readyz():
                 f"the oldest queued statement waits {lag:.0f} s (limit {limit:.0f} s): "
                 "is a processing worker running?"
             )
+        checks["delivery"] = _delivery(engine, limit)
     except sa.exc.SQLAlchemyError as exc:
         checks["database"] = {"ok": False, "message": f"database unreachable: {type(exc).__name__}"}
     ready = all(check["ok"] for check in checks.values())
     return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
         200 if ready else 503
     )
+
+
+def _delivery(engine, limit: float) -> dict:
+    """LMS delivery keeps up (nothing due waits longer than the limit: a worker runs), with each
+    target's last state for operators. A target that is down does not make the service unready:
+    its deliveries wait and retry, and taking this node out of a load balancer would not help."""
+    targets = current_app.extensions.get("lrs_targets", {})
+    now = datetime.now(UTC)
+    with database.read(engine) as conn:
+        overdue = outbox.oldest_due(conn, now)
+        counts = outbox.counts(conn)
+        last = {name: outbox.last_delivery(conn, name) for name in targets}
+    waited = (now - overdue).total_seconds() if overdue else 0.0
+    check = {
+        "ok": waited <= limit,
+        "waiting_seconds": round(waited, 3),
+        "targets": {
+            name: {
+                "kind": target.kind,
+                "deliveries": counts.get(name, {}),
+                "last_delivered_at": last[name]["delivered_at"] if last[name] else None,
+            }
+            for name, target in targets.items()
+        },
+    }
+    if waited > limit:
+        check["message"] = (
+            f"a readiness change has waited {waited:.0f} s for delivery (limit {limit:.0f} s): "
+            "is a delivery worker running (embedded_dispatcher or `lrs-connector worker`)?"
+        )
+    return check
 
 
 @bp.get("/metrics")

@@ -61,3 +61,10 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def runner(runner, settings, monkeypatch):
+    """The CLI runner, with the same LMS targets as the app."""
+    monkeypatch.setenv("LRS_CONNECTOR_LMS_TARGETS", settings.lms_targets)
+    return runner

@@ -1,13 +1,14 @@
 """A webhook receiver on 127.0.0.1 for tests: records what arrives, answers what it is told.
 
-`answers` is a list of (status, headers) consumed one per request (then 200); `down = True`
-makes it close connections without answering. It verifies signatures the way docs/lms.md tells
+`answers` is a list of (status, headers) consumed one per request (then 200); `delay` makes
+it slow. It verifies signatures the way docs/lms.md tells
 a real receiver to, and keeps the verdict with each request.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -31,8 +32,11 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    delay: float = 0.0  # seconds to wait before answering (a slow LMS)
 
     def __call__(self, environ, start_response):
+        if self.delay:
+            time.sleep(self.delay)
         request = Request(environ)
         body = request.get_data()
         signed = verify(self.secret, request.headers.get(SIGNATURE_HEADER, ""), body)
