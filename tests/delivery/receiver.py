@@ -23,6 +23,7 @@ class Received:
     body: dict
     headers: dict
     signed: bool
+    raw: bytes = b""
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Receiver:
         body = request.get_data()
         signed = verify(self.secret, request.headers.get(SIGNATURE_HEADER, ""), body)
         with self.lock:
-            self.received.append(Received(orjson.loads(body), dict(request.headers), signed))
+            self.received.append(Received(orjson.loads(body), dict(request.headers), signed, body))
             status, headers = self.answers.pop(0) if self.answers else (200, {})
         return Response(b"{}", status=status, headers=headers,
                         content_type="application/json")(environ, start_response)

@@ -276,3 +276,21 @@ def test_webhook_configuration_errors_name_the_field():
     with pytest.raises(TargetConfigError, match=r"lms_targets.hr.colour"):
         check_all({"hr": {"kind": "webhook", "url": "http://127.0.0.1/x", "secret": SECRET,
                           "colour": "red"}})
+
+
+def test_the_verification_recipe_in_the_docs_accepts_real_deliveries(engine, clock, receiver):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "lms.md").read_text()
+    recipe = text.split("```python", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(recipe, scope)  # the snippet an integrator copies
+    with database.write(engine) as conn:
+        _change(conn, clock, _learner(conn, clock, "ivy@example.org"), CLO, 33.0, "emerging")
+    Dispatcher(engine, _targets(hr=receiver.url), POLICY, clock=clock).drain()
+    (got,) = receiver.received
+    raw = got.raw
+    header = got.headers["X-Lrs-Connector-Signature"]
+    assert scope["verified"](SECRET, header, raw)
+    assert not scope["verified"]("another-secret-entirely", header, raw)
+    assert not scope["verified"](SECRET, header, raw.replace(b"33.0", b"99.0"))
