@@ -216,8 +216,16 @@ class Dispatcher:
             return cached.user_id
         user_id = target.resolve(LearnerRef(learner.id, learner.name, tuple(learner.aliases)))
         with database.write(self.engine) as conn:
-            outbox.remember_user(conn, target.name, learner.id, user_id,
-                                 "lookup" if user_id else "not found", now)
+            other = outbox.user_owner(conn, target.name, user_id, learner.id) if user_id else None
+            if other is None:
+                outbox.remember_user(conn, target.name, learner.id, user_id,
+                                     "lookup" if user_id else "not found", now)
+        if other is not None:
+            raise Unresolved(
+                f"user {user_id} at {target.name} is already learner {other}'s: if they are one "
+                f"person, `lrs-connector learners merge {other} {learner.id}`; otherwise "
+                f"`lrs-connector lms link {target.name} {learner.id} USER`"
+            )
         return user_id
 
     def _retry(self, item: outbox.Taken, message: str, after: float | None, name: str) -> str:

@@ -114,7 +114,8 @@ class Target(Protocol):
 
     def resolve(self, learner: LearnerRef) -> str | None:
         """The learner's user id at this target, or None when there is none (unresolved).
-        Raise Retry when the LMS could not be asked (down, throttled)."""
+        Raise Retry when the LMS could not be asked (down, throttled), GiveUp when it will not
+        answer until an admin acts (bad credentials, missing permission)."""
 
     def deliver(self, user_id: str, change: Change) -> str:
         """Write one change for the user, idempotently; return a short outcome for admins

@@ -392,6 +392,18 @@ def remember_user(
                                            user_id=user_id, method=method, resolved_at=now))
 
 
+def user_owner(conn: Connection, target: str, user_id: str, learner_id: int) -> int | None:
+    """Another (unmerged) learner already delivered to this LMS user, if any: two learners
+    writing one profile would overwrite each other, so the second waits for a merge."""
+    return conn.execute(
+        sa.select(lms_users.c.learner_id)
+        .join(learners, learners.c.id == lms_users.c.learner_id)
+        .where(lms_users.c.target == target, lms_users.c.user_id == user_id,
+               lms_users.c.learner_id != learner_id, learners.c.merged_into.is_(None))
+        .limit(1)
+    ).scalar()
+
+
 def forget_user(conn: Connection, target: str, learner_id: int) -> None:
     conn.execute(
         lms_users.delete().where(lms_users.c.target == target,
