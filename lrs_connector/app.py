@@ -22,11 +22,14 @@ from lrs_connector.web import (
     frameworks,
     health,
     instrumentation,
+    jwks,
     learners,
     mapping,
+    openapi,
     outbox,
     profiles,
     readiness,
+    ui,
     xapi,
 )
 
@@ -62,6 +65,9 @@ def create_app(
         mapping.bp,
         readiness.bp,
         outbox.bp,
+        openapi.bp,
+        jwks.bp,
+        *ui.BLUEPRINTS,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -8,11 +8,13 @@ import threading
 import click
 import orjson
 
+from lrs_connector.accounts.cli import accounts, learner_link
 from lrs_connector.frameworks.cli import frameworks
 from lrs_connector.intake.backfill_cli import backfill
 from lrs_connector.intake.pull_cli import pull, pull_sources
 from lrs_connector.learners.cli import learners
 from lrs_connector.lms.cli import lms_group, outbox_group, worker
+from lrs_connector.lms.keys_cli import keys
 from lrs_connector.mapping.cli import mapping
 from lrs_connector.profiles.cli import profile
 from lrs_connector.readiness.cli import readiness
@@ -292,9 +294,10 @@ main.add_command(
 )
 
 
+learners.add_command(learner_link)
 for command in (
     profile, frameworks, mapping, learners, readiness, pull, pull_sources, backfill,
-    worker, outbox_group, lms_group,
+    worker, outbox_group, lms_group, keys, accounts,
 ):
     main.add_command(command)
 

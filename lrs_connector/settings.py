@@ -145,6 +145,29 @@ class Settings:
         "Readiness levels as name=lowest score (0-100), the first from 0. "
         "Comma-separated in the environment.",
     )
+    # -- readiness badges, Open Badges 2.0 (lrs_connector/badges; docs/badges.md) --
+    badges_levels: tuple[str, ...] = _option(
+        ("developing", "ready"),
+        "Readiness levels (names from readiness_levels) that earn a badge per role; empty "
+        "issues none. Comma-separated in the environment.",
+    )
+    badges_issuer_name: str = _option(
+        "Learning and development readiness",
+        "Name of the organisation that issues the badges (public, in the Issuer profile).",
+    )
+    badges_issuer_url: str = _option(
+        "",
+        "Web site of the issuing organisation (public). Empty means public_base_url.",
+    )
+    badges_issuer_email: str = _option(
+        "",
+        "Contact address of the issuer, required by Open Badges 2.0 (public). Badges are "
+        "issued and served only once it is set.",
+    )
+    badges_issuer_description: str = _option(
+        "",
+        "A sentence about the issuer shown in the Issuer profile (public). Optional.",
+    )
     # -- pushing readiness to LMSs (lrs_connector/lms; docs/lms.md) --
     lms_targets: str = _option(
         "",
@@ -178,6 +201,20 @@ class Settings:
         86400.0,
         "How long a learner's resolved LMS user is trusted before it is looked up again.",
         minimum=0.0,
+    )
+    # -- the web UI (lrs_connector/web/ui; docs/ui.md) --
+    secret_key: str = _option(
+        "",
+        "Signs web console sessions and learner page links (at least 32 characters). Empty "
+        "means a random key kept in data_dir/secret_key (one machine only: set it when several "
+        "machines share a database). Changing it signs everyone out and invalidates learner "
+        "links.",
+        secret=True,
+    )
+    ui_frame_ancestors: tuple[str, ...] = _option(
+        (),
+        "LMS origins (https://host[:port]) allowed to show the learner page in a frame. "
+        "Comma-separated in the environment.",
     )
     log_format: str = _option(
         "auto",
@@ -319,6 +356,15 @@ def load_settings(
             check_all(converted["lms_targets"])
         except TargetConfigError as exc:
             raise SettingsError(f"{origins['lms_targets']}: {exc}") from None
+    for origin in converted.get("ui_frame_ancestors", ()):
+        from lrs_connector.web.ui.security import FrameOriginError, check_frame_origin
+
+        try:
+            check_frame_origin(origin)
+        except FrameOriginError as exc:
+            raise SettingsError(f"{origins['ui_frame_ancestors']}: {exc}") from None
+    if converted.get("secret_key") and len(converted["secret_key"]) < 32:
+        raise SettingsError(f"{origins['secret_key']}: secret_key must be at least 32 characters")
     settings = Settings(**converted)
     from lrs_connector.readiness.model import ModelError, from_settings
 

@@ -145,7 +145,8 @@ def test_readmit_with_normalisation(client, basic_only, admin_headers, app):
         json={"normalisations": ["magic"]},
         headers=admin_headers,
     )
-    assert unknown.status_code == 400
+    assert unknown.status_code == 422
+    assert unknown.json["error"]["field"] == "body.normalisations"
 
     done = client.post(
         f"/api/v1/quarantine/{held_id}/readmit",

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from lrs_connector import learner_links
+from lrs_connector.secret_key import secret_key
 
 
 def links_for(settings: Any) -> Callable[[Any, int, str], tuple[str | None, str | None]]:
-    """(conn, learner_id, role) -> (badge assertion URL, signed learner page URL)."""
+    """(conn, learner_id, role) -> (badge assertion URL, signed learner page URL).
+
+    The page link is issued from the start of the current day (UTC), so re-delivering the
+    same change within a day carries the same link and read-compare-write targets see no
+    change; a link is valid for learner_links.DEFAULT_DAYS from then.
+    """
+    secret = secret_key(settings)
 
     def links(conn: Any, learner_id: int, role: str) -> tuple[str | None, str | None]:
-        return None, None
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        token = learner_links.issue(secret, learner_id, today)
+        return None, learner_links.url(settings.public_base_url, token)
 
     return links

@@ -110,6 +110,37 @@ def list_frameworks(conn: Connection) -> list[StoredFramework]:
     return out
 
 
+def page(
+    conn: Connection, *, after: int = -1, limit: int = 100
+) -> list[tuple[int, StoredFramework]]:
+    """Keyset page in import order as (key, entry): the bundled framework first with key 0
+    (unless a stored one replaces it), then stored ones by id. Pass the last key as `after`."""
+    rows = conn.execute(
+        sa.select(
+            frameworks.c.id,
+            frameworks.c.iri,
+            frameworks.c.version,
+            frameworks.c.name,
+            frameworks.c.source,
+            frameworks.c.imported_at,
+        )
+        .where(frameworks.c.id > max(after, 0))
+        .order_by(frameworks.c.id)
+        .limit(limit)
+    ).all()
+    out = [(r.id, StoredFramework(r.iri, r.version, r.name, r.source, r.imported_at)) for r in rows]
+    if after < 0:
+        bundled = _bundled_entry()
+        replaced = conn.execute(
+            sa.select(frameworks.c.id).where(
+                frameworks.c.iri == bundled.iri, frameworks.c.version == bundled.version
+            )
+        ).first()
+        if replaced is None:
+            out.insert(0, (0, bundled))
+    return out[:limit]
+
+
 def get(conn: Connection, iri: str, version: str | None = None) -> Framework | None:
     """A framework by IRI and version; without a version, the latest (see :func:`latest`)."""
     if version is None:

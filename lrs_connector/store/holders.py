@@ -101,6 +101,16 @@ class Holders:
         rows = conn.execute(sa.select(self.table).order_by(self.table.c.name))
         return [self._holder(r) for r in rows]
 
+    def page(self, conn: Connection, *, after: str = "", limit: int = 100) -> list[Holder]:
+        """Keyset page in name order: pass the last name seen as `after`."""
+        rows = conn.execute(
+            sa.select(self.table)
+            .where(self.table.c.name > after)
+            .order_by(self.table.c.name)
+            .limit(limit)
+        )
+        return [self._holder(r) for r in rows]
+
     def set_enabled(self, conn: Connection, name_or_key: str, enabled: bool) -> Holder:
         holder = self.get(conn, name_or_key)
         conn.execute(

@@ -128,8 +128,9 @@ def active(conn: Connection, now: datetime) -> Active | None:
     return Active(version, mapper(conn, version))
 
 
-def versions(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
+def versions(conn: Connection, *, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    """Versions in order; a keyset page when given the last version seen and a limit."""
+    query = (
         sa.select(
             mapping_versions.c.version,
             mapping_versions.c.name,
@@ -139,8 +140,12 @@ def versions(conn: Connection) -> list[dict[str, Any]]:
             mapping_versions.c.created_at,
             mapping_versions.c.published_at,
             mapping_versions.c.retired_at,
-        ).order_by(mapping_versions.c.version)
+        )
+        .where(mapping_versions.c.version > after)
+        .order_by(mapping_versions.c.version)
+        .limit(limit)
     )
+    rows = conn.execute(query)
     return [
         {
             "version": r.version,

@@ -2,94 +2,79 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from typing import Any
 
-from lrs_connector.intake.service import IntakeError
+from flask import Blueprint, current_app, jsonify
+
 from lrs_connector.store import database, quarantine
 from lrs_connector.store.holders import SOURCES, HolderError
+from lrs_connector.web import schemas as s
 from lrs_connector.web.access import require_role
+from lrs_connector.web.errors import ApiError
+from lrs_connector.web.params import after_cursor, cursor_page, operation
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
+SOURCES_TAG = ("sources",)
+QUARANTINE_TAG = ("quarantine",)
 
 
 def _engine():
     return current_app.extensions["lrs_engine"]
 
 
-def _json_object() -> dict:
-    body = request.get_json(silent=True)
-    if body is None and request.get_data():
-        raise IntakeError(400, "malformed-json", "the body is not valid JSON")
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise IntakeError(400, "invalid-body", "the body must be a JSON object")
-    return body
-
-
-def _int_arg(name: str, default: int, lowest: int, highest: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise IntakeError(400, "invalid-parameter", f"{name} must be an integer") from None
-    if not lowest <= value <= highest:
-        raise IntakeError(400, "invalid-parameter", f"{name} must be from {lowest} to {highest}")
-    return value
-
-
 @bp.get("/sources")
 @require_role("auditor")
-def list_sources():
-    """Callers: auditors and admins. Sources without their secrets."""
+@operation(query=s.SourcesQuery, responses={200: s.SourcePage}, tags=SOURCES_TAG)
+def list_sources(query: dict[str, Any]):
+    """Sources, without their secrets, by name."""
+    after = after_cursor("sources", query.get("cursor"), str, "")
     with database.read(_engine()) as conn:
-        return jsonify({"sources": [s.as_dict() for s in SOURCES.list(conn)]})
+        rows = SOURCES.page(conn, after=after, limit=query["limit"] + 1)
+    rows, links = cursor_page(rows, limit=query["limit"], kind="sources", key=lambda h: h.name)
+    return jsonify({"sources": [h.as_dict() for h in rows], **links})
 
 
 @bp.post("/sources")
 @require_role("admin")
-def add_source():
-    """Callers: admins. Creates a source; the secret is in this answer only."""
-    body = _json_object()
-    name = body.get("name")
-    if not isinstance(name, str):
-        raise IntakeError(400, "invalid-field", "name is required (a string)")
-    description = body.get("description", "")
-    if not isinstance(description, str):
-        raise IntakeError(400, "invalid-field", "description must be a string")
+@operation(body=s.NewSourceBody, responses={201: s.NewSource}, errors=(409, 422), tags=SOURCES_TAG)
+def add_source(body: dict[str, Any]):
+    """Create a source.
+
+    The secret (and the bearer token made from it) is in this answer only.
+    """
     try:
         with database.write(_engine()) as conn:
-            source, new = SOURCES.add(conn, name, description=description)
+            source, new = SOURCES.add(conn, body["name"], description=body["description"])
     except HolderError as exc:
-        raise IntakeError(
-            409 if "exists" in str(exc) else 400, "invalid-source", str(exc)
-        ) from None
+        if "exists" in str(exc):
+            raise ApiError(409, "conflict", str(exc), field="body.name") from None
+        raise ApiError(422, "invalid-source", str(exc), field="body.name") from None
     return jsonify(_with_secret(source.as_dict(), new)), 201
 
 
 @bp.post("/sources/<name>/rotate")
 @require_role("admin")
+@operation(path=s.SourcePath, responses={200: s.NewSource}, errors=(404,), tags=SOURCES_TAG)
 def rotate_source(name: str):
-    """Callers: admins. A new secret; the old one stops working."""
+    """Give a source a new secret; the old one stops working."""
     try:
         with database.write(_engine()) as conn:
             source, new = SOURCES.rotate(conn, name)
     except HolderError as exc:
-        raise IntakeError(404, "not-found", str(exc)) from None
+        raise ApiError(404, "not-found", str(exc), field="path.name") from None
     return jsonify(_with_secret(source.as_dict(), new))
 
 
 @bp.post("/sources/<name>/<any(enable, disable):action>")
 @require_role("admin")
+@operation(path=s.ToggleSourcePath, responses={200: s.Source}, errors=(404,), tags=SOURCES_TAG)
 def toggle_source(name: str, action: str):
-    """Callers: admins. Enables or disables a source."""
+    """Enable or disable a source."""
     try:
         with database.write(_engine()) as conn:
             source = SOURCES.set_enabled(conn, name, action == "enable")
     except HolderError as exc:
-        raise IntakeError(404, "not-found", str(exc)) from None
+        raise ApiError(404, "not-found", str(exc), field="path.name") from None
     return jsonify(source.as_dict())
 
 
@@ -101,46 +86,49 @@ def _with_secret(out: dict, new) -> dict:
 
 @bp.get("/quarantine")
 @require_role("auditor")
-def list_quarantine():
-    """Callers: auditors and admins. Keyset pages: ?status=held|…|all&after=ID&limit=N."""
-    status = request.args.get("status", "held")
-    if status not in (*quarantine.STATUSES, "all"):
-        raise IntakeError(
-            400, "invalid-parameter", "status must be held, readmitted, discarded or all"
-        )
-    after = _int_arg("after", 0, 0, 2**62)
-    limit = _int_arg("limit", 50, 1, 500)
+@operation(query=s.QuarantineQuery, responses={200: s.QuarantinePage}, tags=QUARANTINE_TAG)
+def list_quarantine(query: dict[str, Any]):
+    """Quarantined statements in the order they arrived, by status (default held)."""
+    after = after_cursor("quarantine", query.get("cursor"), int, 0)
+    status = None if query["status"] == "all" else query["status"]
     with database.read(_engine()) as conn:
-        rows = quarantine.page(
-            conn, status=None if status == "all" else status, after=after, limit=limit
-        )
-    items = [r.as_dict() for r in rows]
-    next_after = rows[-1].id if len(rows) == limit else None
-    return jsonify({"items": items, "next": next_after})
+        rows = quarantine.page(conn, status=status, after=after, limit=query["limit"] + 1)
+    rows, links = cursor_page(rows, limit=query["limit"], kind="quarantine", key=lambda h: h.id)
+    return jsonify({"items": [r.as_dict() for r in rows], **links})
 
 
 @bp.get("/quarantine/<int:held_id>")
 @require_role("auditor")
+@operation(path=s.HeldPath, responses={200: s.Held}, errors=(404,), tags=QUARANTINE_TAG)
 def show_quarantine(held_id: int):
-    """Callers: auditors and admins."""
+    """One quarantined statement with its problems."""
     with database.read(_engine()) as conn:
         held = quarantine.get(conn, held_id)
     if held is None:
-        raise IntakeError(404, "not-found", f"no quarantined statement {held_id}")
+        raise ApiError(404, "not-found", f"no quarantined statement {held_id}", "path.held_id")
     return jsonify(held.as_dict())
 
 
 @bp.post("/quarantine/<int:held_id>/readmit")
 @require_role("admin")
-def readmit(held_id: int):
-    """Callers: admins. Body: {"statement": corrected copy} or {"normalisations": [names]}."""
-    body = _json_object()
-    settings = current_app.extensions["lrs_settings"]
-    names = body.get("normalisations", list(settings.quarantine_normalisations))
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise IntakeError(400, "invalid-field", "normalisations must be a list of names")
+@operation(
+    path=s.HeldPath,
+    body=s.ReadmitBody,
+    body_required=False,
+    responses={200: s.Readmitted},
+    errors=(404, 409, 422),
+    tags=QUARANTINE_TAG,
+)
+def readmit(held_id: int, body: dict[str, Any]):
+    """Store a quarantined statement after a fix.
+
+    Either a corrected copy (`statement`) or normalisations applied to the held body
+    (`normalisations`, default: the configured ones). 422 when it is still invalid.
+    """
     from lrs_connector.intake.normalise import NormaliseError
 
+    settings = current_app.extensions["lrs_settings"]
+    names = body.get("normalisations", list(settings.quarantine_normalisations))
     try:
         statement_id = current_app.extensions["lrs_intake"].readmit(
             held_id,
@@ -149,16 +137,21 @@ def readmit(held_id: int):
             iri_base=settings.normalise_activity_iri_base,
         )
     except NormaliseError as exc:
-        raise IntakeError(400, "invalid-normalisation", str(exc)) from None
+        raise ApiError(422, "invalid-normalisation", str(exc), "body.normalisations") from None
     return jsonify({"id": held_id, "status": "readmitted", "statement_id": statement_id})
 
 
 @bp.post("/quarantine/<int:held_id>/discard")
 @require_role("admin")
-def discard(held_id: int):
-    """Callers: admins. Body: {"reason": "..."}."""
-    reason = _json_object().get("reason", "")
-    if not isinstance(reason, str):
-        raise IntakeError(400, "invalid-field", "reason must be a string")
-    current_app.extensions["lrs_intake"].discard(held_id, reason)
+@operation(
+    path=s.HeldPath,
+    body=s.DiscardBody,
+    body_required=False,
+    responses={200: s.Discarded},
+    errors=(404, 409),
+    tags=QUARANTINE_TAG,
+)
+def discard(held_id: int, body: dict[str, Any]):
+    """Discard a quarantined statement, with a reason kept for the audit."""
+    current_app.extensions["lrs_intake"].discard(held_id, body["reason"])
     return jsonify({"id": held_id, "status": "discarded"})

@@ -1,12 +1,38 @@
-"""One JSON error shape for every endpoint: {"error": {"code", "message"[, "field"|"problems"]}}."""
+"""One JSON error shape for every endpoint: {"error": {"code", "message"[, "field", ...]}}.
+
+`field` locates the fault as a path that starts with where it is: ``query.limit``,
+``body.rules[2].match``, ``path.learner_id``. The admin API raises :class:`ApiError`; intake keeps
+its own :class:`IntakeError` (same shape, with the statement problems xAPI callers need).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from lrs_connector import metrics
 from lrs_connector.intake.service import IntakeError
+
+
+class ApiError(Exception):
+    """A refused admin-API request: the status, a stable code, a message and the field at fault.
+
+    400 the request does not follow the documented schema (the field says where), 404 what it
+    names does not exist, 409 it conflicts with the stored state, 413 too large, 415 not JSON,
+    422 well-formed and of the documented shape, but its content is refused.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.extra = extra
+
+    def response(self) -> Response:
+        return error_response(self.status, self.code, self.message, field=self.field, **self.extra)
 
 
 def error_response(status: int, code: str, message: str, **extra) -> Response:
@@ -17,10 +43,28 @@ def error_response(status: int, code: str, message: str, **extra) -> Response:
     return response
 
 
+def _caller() -> str:
+    caller = getattr(g, "source", None) or getattr(g, "token", None)
+    return caller.name if caller else "-"
+
+
 def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        app.logger.info(
+            "refused %s %s with %d %s (field %s, caller %s)",
+            request.method,
+            request.path,
+            exc.status,
+            exc.code,
+            exc.field or "-",
+            _caller(),
+        )
+        metrics.REFUSED.labels(exc.code).inc()
+        return exc.response()
+
     @app.errorhandler(IntakeError)
     def _intake_error(exc: IntakeError):
-        caller = getattr(g, "source", None) or getattr(g, "token", None)
         app.logger.info(
             "refused %s %s with %d %s: %s (caller %s)",
             request.method,
@@ -28,7 +72,7 @@ def register(app: Flask) -> None:
             exc.status,
             exc.code,
             exc.message,
-            caller.name if caller else "-",
+            _caller(),
         )
         metrics.REFUSED.labels(exc.code).inc()
         source = getattr(g, "source", None)

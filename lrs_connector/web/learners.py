@@ -2,61 +2,52 @@
 
 Merge: ``POST /api/v1/learners/<keep>/merge`` with ``{"learner": <away id>}``. Split:
 ``POST /api/v1/learners/<id>/split`` with ``{"aliases": ["mbox:…", …], "name": "…"}``.
-Errors: 400/404/409 ``{"error": {"code", "message", "field"}}``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from lrs_connector.learners import parse_alias
 from lrs_connector.store import database, evidence
 from lrs_connector.store import learners as store
+from lrs_connector.web import schemas as s
 from lrs_connector.web.access import require_role
-from lrs_connector.web.errors import error_response
+from lrs_connector.web.errors import ApiError
+from lrs_connector.web.params import after_cursor, cursor_page, operation
 
 bp = Blueprint("learners", __name__, url_prefix="/api/v1/learners")
-MAX_ALIASES = 100
+TAGS = ("learners",)
 
 
 def _engine():
     return current_app.extensions["lrs_engine"]
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if low <= value <= high else None
-
-
 @bp.get("")
 @require_role("auditor")
-def listing():
-    """Callers: auditors and admins. Learners by id: ?after=ID&limit=N (keyset paging)."""
-    after = _int_arg("after", 0, 0, 2**62)
-    limit = _int_arg("limit", 100, 1, 1000)
-    if after is None or limit is None:
-        return error_response(400, "bad-parameter", "after ≥ 0 and 1 ≤ limit ≤ 1000", field="limit")
+@operation(query=s.LearnersQuery, responses={200: s.LearnerPage}, tags=TAGS)
+def listing(query: dict[str, Any]):
+    """Learners by id, with alias and active evidence counts (merged ones left out)."""
+    after = after_cursor("learners", query.get("cursor"), int, 0)
     with database.read(_engine()) as conn:
-        rows = store.listing(conn, after=after, limit=limit)
-    return jsonify({"learners": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
+        rows = store.listing(conn, after=after, limit=query["limit"] + 1)
+    rows, links = cursor_page(rows, limit=query["limit"], kind="learners", key=lambda r: r["id"])
+    return jsonify({"learners": rows, **links})
 
 
 @bp.get("/<int:learner_id>")
 @require_role("auditor")
+@operation(path=s.LearnerPath, responses={200: s.Learner}, errors=(404,), tags=TAGS)
 def show(learner_id: int):
-    """Callers: auditors and admins. One learner: aliases, evidence per target, latest rows."""
+    """One learner: aliases, evidence per target and the latest evidence rows."""
     with database.read(_engine()) as conn:
         info = store.get(conn, learner_id)
         if info is None:
-            return error_response(404, "not-found", f"no learner {learner_id}")
+            raise ApiError(404, "not-found", f"no learner {learner_id}", "path.learner_id")
         return jsonify(
             {
                 **info.as_dict(),
@@ -66,55 +57,49 @@ def show(learner_id: int):
         )
 
 
-def _body() -> dict | None:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
+def _learner_error(exc: store.LearnerError, code: str, field: str) -> ApiError:
+    if str(exc).startswith("no learner"):
+        return ApiError(404, "not-found", str(exc), field)
+    return ApiError(409, code, str(exc), field)
 
 
 @bp.post("/<int:learner_id>/merge")
 @require_role("admin")
-def merge(learner_id: int):
-    """Callers: admins. Merge the learner named in the body into this one."""
-    body = _body()
-    away = body.get("learner") if body else None
-    if type(away) is not int:
-        return error_response(
-            400, "bad-request", 'give {"learner": <id to merge in>}', field="learner"
-        )
+@operation(
+    path=s.LearnerPath, body=s.MergeBody, responses={200: s.Merged}, errors=(404, 409), tags=TAGS
+)
+def merge(learner_id: int, body: dict[str, Any]):
+    """Merge the learner named in the body into this one (aliases, evidence, readiness)."""
     with database.write(_engine()) as conn:
         try:
-            moved = store.merge(conn, learner_id, away, datetime.now(UTC))
+            moved = store.merge(conn, learner_id, body["learner"], datetime.now(UTC))
         except store.LearnerError as exc:
-            status = 404 if str(exc).startswith("no learner") else 409
-            return error_response(status, "cannot-merge", str(exc), field="learner")
-    return jsonify({"learner": learner_id, "merged": away, "moved": moved})
+            raise _learner_error(exc, "cannot-merge", "body.learner") from None
+    return jsonify({"learner": learner_id, "merged": body["learner"], "moved": moved})
 
 
 @bp.post("/<int:learner_id>/split")
 @require_role("admin")
-def split(learner_id: int):
-    """Callers: admins. Move the given aliases and their evidence to a new learner."""
-    body = _body()
-    aliases = body.get("aliases") if body else None
-    if (
-        not isinstance(aliases, list)
-        or not 1 <= len(aliases) <= MAX_ALIASES
-        or not all(isinstance(a, str) and len(a) <= 1000 for a in aliases)
-    ):
-        return error_response(
-            400, "bad-request", f"give 1 to {MAX_ALIASES} alias strings", field="aliases"
-        )
-    name = body.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 200):
-        return error_response(400, "bad-request", "name: a string of at most 200", field="name")
-    try:
-        keys = [parse_alias(a) for a in aliases]
-    except ValueError as exc:
-        return error_response(400, "bad-alias", str(exc), field="aliases")
+@operation(
+    path=s.LearnerPath,
+    body=s.SplitBody,
+    responses={201: s.Split},
+    errors=(404, 409, 422),
+    tags=TAGS,
+)
+def split(learner_id: int, body: dict[str, Any]):
+    """Move the given aliases and their evidence to a new learner."""
+    keys = []
+    for index, alias in enumerate(body["aliases"]):
+        try:
+            keys.append(parse_alias(alias))
+        except ValueError as exc:
+            raise ApiError(422, "invalid-alias", str(exc), f"body.aliases[{index}]") from None
     with database.write(_engine()) as conn:
         try:
-            new_id, moved = store.split(conn, learner_id, keys, datetime.now(UTC), name)
+            new_id, moved = store.split(
+                conn, learner_id, keys, datetime.now(UTC), body.get("name")
+            )
         except store.LearnerError as exc:
-            status = 404 if str(exc).startswith("no learner") else 409
-            return error_response(status, "cannot-split", str(exc), field="aliases")
+            raise _learner_error(exc, "cannot-split", "body.aliases") from None
     return jsonify({"learner": learner_id, "new_learner": new_id, "moved": moved}), 201

@@ -9,162 +9,144 @@ a time) inside the request: on a large store the CLI, with its progress, suits t
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from lrs_connector.mapping import MappingError
 from lrs_connector.store import database, evidence
 from lrs_connector.store import mapping as store
 from lrs_connector.store.mapping_audit import ExplainError, coverage, explain
+from lrs_connector.web import schemas as s
 from lrs_connector.web.access import require_role
-from lrs_connector.web.errors import error_response
+from lrs_connector.web.errors import ApiError
+from lrs_connector.web.params import after_cursor, cursor_page, operation
 
 bp = Blueprint("mapping", __name__, url_prefix="/api/v1")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+TAGS = ("mapping",)
 
 
 def _engine():
     return current_app.extensions["lrs_engine"]
 
 
+def _explain_error(exc: ExplainError) -> ApiError:
+    if exc.status == 404:
+        return ApiError(404, "not-found", str(exc))
+    return ApiError(exc.status, "conflict", str(exc))
+
+
 @bp.get("/statements/<statement_id>/explain")
 @require_role("auditor")
-def explain_statement(statement_id: str):
-    """Callers: auditors and admins. Every rule on one statement: matched, or the first
-    condition that failed; the statement's learners and evidence rows."""
-    if not _UUID.match(statement_id):
-        return error_response(400, "bad-parameter", "not a statement id (UUID)", field="id")
-    version = request.args.get("version")
-    if version is not None and (not version.isdigit() or len(version) > 9):
-        return error_response(400, "bad-parameter", "version: a version number", field="version")
+@operation(
+    path=s.StatementPath,
+    query=s.ExplainQuery,
+    responses={200: s.JsonObject},
+    errors=(404, 409),
+    tags=TAGS,
+)
+def explain_statement(statement_id: str, query: dict[str, Any]):
+    """Every rule on one statement: matched, or the first condition that failed.
+
+    With the statement's learners and evidence rows; under the published mapping version
+    unless `version` is given.
+    """
     try:
-        return jsonify(explain(_engine(), statement_id, int(version) if version else None))
+        return jsonify(explain(_engine(), statement_id, query.get("version")))
     except ExplainError as exc:
-        return error_response(
-            exc.status, "not-found" if exc.status == 404 else "conflict", str(exc)
-        )
+        raise _explain_error(exc) from None
 
 
 @bp.get("/mapping/coverage")
 @require_role("auditor")
-def mapping_coverage():
-    """Callers: auditors and admins. Unmapped verbs and activity ids with counts, hits per
-    rule, competencies and dimensions no rule feeds (?limit=N, 1-1000)."""
-    raw = request.args.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        return error_response(400, "bad-parameter", "limit: 1 to 1000", field="limit")
+@operation(query=s.CoverageQuery, responses={200: s.JsonObject}, errors=(409,), tags=TAGS)
+def mapping_coverage(query: dict[str, Any]):
+    """Coverage of the published rules.
+
+    Unmapped verbs and activity ids with counts (the `limit` most frequent), hits per rule,
+    competencies and dimensions no rule feeds.
+    """
     try:
-        return jsonify(coverage(_engine(), int(raw)))
+        return jsonify(coverage(_engine(), query["limit"]))
     except ExplainError as exc:
-        return error_response(exc.status, "conflict", str(exc))
+        raise _explain_error(exc) from None
 
 
 @bp.get("/mapping/versions")
 @require_role("auditor")
-def mapping_versions():
-    """Callers: auditors and admins. The history of mapping versions with their status."""
+@operation(query=s.VersionsQuery, responses={200: s.VersionPage}, tags=TAGS)
+def mapping_versions(query: dict[str, Any]):
+    """The history of mapping versions with their status, oldest first."""
+    after = after_cursor("mapping-versions", query.get("cursor"), int, 0)
     with database.read(_engine()) as conn:
-        return jsonify({"versions": store.versions(conn)})
-
-
-#: Most learner/target changes one what-if answer lists (page with ``offset``).
-MAX_WHATIF_CHANGES = 1000
-_MAX_OFFSET = 10_000_000
-
-
-def _version_number(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 9 else None
-
-
-def _options(allowed: dict[str, type]) -> tuple[dict[str, Any], Any]:
-    """The optional JSON object body: (options, None) or ({}, an error response)."""
-    if not request.get_data(cache=True):
-        return {}, None
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return {}, error_response(400, "bad-request", "the body must be a JSON object")
-    for name, value in body.items():
-        kind = allowed.get(name)
-        if kind is None:
-            known = ", ".join(sorted(allowed))
-            return {}, error_response(
-                400, "bad-request", f"unknown field (known: {known})", field=str(name)[:100]
-            )
-        if type(value) is not kind:
-            return {}, error_response(400, "bad-request", f"{name}: a {kind.__name__}", field=name)
-    return body, None
+        rows = store.versions(conn, after=after, limit=query["limit"] + 1)
+    rows, links = cursor_page(
+        rows, limit=query["limit"], kind="mapping-versions", key=lambda r: r["version"]
+    )
+    return jsonify({"versions": rows, **links})
 
 
 def _compiled(version: int):
-    """The version's mapper, or an error response (unknown version, no longer compiles)."""
+    """The version's mapper; 404 unknown version, 409 it no longer compiles."""
     with database.read(_engine()) as conn:
         try:
-            return store.mapper(conn, version), None
+            return store.mapper(conn, version)
         except store.VersionError as exc:
-            return None, error_response(404, "not-found", str(exc), field="version")
+            raise ApiError(404, "not-found", str(exc), field="path.version") from None
         except MappingError as exc:
-            problems = [str(p) for p in exc.problems[:50]]
-            return None, error_response(
+            raise ApiError(
                 409,
                 "conflict",
                 f"mapping version {version} no longer compiles",
-                field="version",
-                problems=problems,
-            )
+                field="path.version",
+                problems=[str(p) for p in exc.problems[:50]],
+            ) from None
 
 
 @bp.post("/mapping/versions/<version>/whatif")
 @require_role("auditor")
-def mapping_whatif(version: str):
-    """Callers: auditors and admins. Evidence the version would add, remove or change per
-    learner and target, compared with the evidence in force; nothing is written. Body
-    (optional): {"limit": 1-1000 changes listed (default 100), "offset": first change}."""
-    number = _version_number(version)
-    if number is None:
-        return error_response(400, "bad-parameter", "a version number", field="version")
-    options, problem = _options({"limit": int, "offset": int})
-    if problem is not None:
-        return problem
-    limit, offset = options.get("limit", 100), options.get("offset", 0)
-    if not 1 <= limit <= MAX_WHATIF_CHANGES:
-        return error_response(
-            400, "bad-request", f"limit: 1 to {MAX_WHATIF_CHANGES}", field="limit"
-        )
-    if not 0 <= offset <= _MAX_OFFSET:
-        return error_response(400, "bad-request", f"offset: 0 to {_MAX_OFFSET}", field="offset")
-    mapper, problem = _compiled(number)
-    if problem is not None:
-        return problem
-    report = evidence.whatif(_engine(), mapper, number)
-    return jsonify(report.as_dict(limit, offset))
+@operation(
+    path=s.VersionPath,
+    body=s.WhatIfBody,
+    body_required=False,
+    responses={200: s.JsonObject},
+    errors=(404, 409),
+    tags=TAGS,
+)
+def mapping_whatif(version: int, body: dict[str, Any]):
+    """What a mapping version would change, without writing anything.
+
+    Evidence the version would add, remove or change per learner and target, compared with
+    the evidence in force; `limit` changes listed from `offset`.
+    """
+    mapper = _compiled(version)
+    report = evidence.whatif(_engine(), mapper, version)
+    return jsonify(report.as_dict(body["limit"], body["offset"]))
 
 
 @bp.post("/mapping/versions/<version>/publish")
 @require_role("admin")
-def mapping_publish(version: str):
-    """Callers: admins. Put the version in force (the published one is retired); with
-    {"replay": true} map every stored statement again under it before answering."""
-    number = _version_number(version)
-    if number is None:
-        return error_response(400, "bad-parameter", "a version number", field="version")
-    options, problem = _options({"replay": bool})
-    if problem is not None:
-        return problem
-    _, problem = _compiled(number)  # it must still compile against today's profiles
-    if problem is not None:
-        return problem
+@operation(
+    path=s.VersionPath,
+    body=s.PublishBody,
+    body_required=False,
+    responses={200: s.Published},
+    errors=(404, 409),
+    tags=TAGS,
+)
+def mapping_publish(version: int, body: dict[str, Any]):
+    """Put a mapping version in force (the published one is retired).
+
+    With `replay`, every stored statement is mapped again under it before the answer.
+    """
+    mapper = _compiled(version)  # it must still compile against today's profiles
     with database.write(_engine()) as conn:
         try:
-            previous = store.publish_version(conn, number, datetime.now(UTC))
+            previous = store.publish_version(conn, version, datetime.now(UTC))
         except store.VersionError as exc:
-            return error_response(404, "not-found", str(exc), field="version")
-    body: dict[str, Any] = {"version": number, "status": store.PUBLISHED, "retired": previous}
-    if options.get("replay"):
-        mapper, problem = _compiled(number)
-        if problem is not None:
-            return problem
-        body["replay"] = evidence.replay(_engine(), mapper, number)
-    return jsonify(body)
+            raise ApiError(404, "not-found", str(exc), field="path.version") from None
+    answer: dict[str, Any] = {"version": version, "status": store.PUBLISHED, "retired": previous}
+    if body["replay"]:
+        answer["replay"] = evidence.replay(_engine(), mapper, version)
+    return jsonify(answer)

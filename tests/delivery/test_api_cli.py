@@ -56,27 +56,35 @@ def test_api_lists_retries_and_discards(client, auditor_headers, admin_headers, 
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body", "status", "fragment"),
+    ("method", "path", "body", "status", "code", "field"),
     [
-        ("get", "/api/v1/outbox?status=lost", None, 400, "status must be one of"),
-        ("get", "/api/v1/outbox?limit=0", None, 400, "limit must be from 1 to 500"),
-        ("get", "/api/v1/outbox?colour=red", None, 400, "unknown query parameter(s): colour"),
-        ("get", "/api/v1/outbox/999", None, 404, "no delivery 999"),
-        ("post", "/api/v1/outbox/retry", {}, 400, "give ids, or target"),
-        ("post", "/api/v1/outbox/retry", {"ids": ["x"]}, 400, "ids[] must be an integer"),
-        ("post", "/api/v1/outbox/discard", {"ids": []}, 400, "ids is required"),
-        ("post", "/api/v1/outbox/discard", {"ids": [1], "why": 2}, 400, "unknown field(s): why"),
-        ("post", "/api/v1/lms/targets/nope/check", None, 404, "no LMS target 'nope'"),
-        ("post", "/api/v1/lms/targets/hr/links", {"learner_id": 1}, 400, "user_id must be"),
+        ("get", "/api/v1/outbox?status=lost", None, 400, "invalid-parameter", "query.status"),
+        ("get", "/api/v1/outbox?limit=0", None, 400, "invalid-parameter", "query.limit"),
+        ("get", "/api/v1/outbox?colour=red", None, 400, "unknown-parameter", "query.colour"),
+        ("get", "/api/v1/outbox?cursor=zzz", None, 422, "invalid-cursor", "query.cursor"),
+        ("get", "/api/v1/outbox/999", None, 404, "not-found", "path.delivery_id"),
+        ("post", "/api/v1/outbox/retry", {}, 422, "invalid-body", "body"),
+        ("post", "/api/v1/outbox/retry", {"ids": ["x"]}, 400, "invalid-field", "body.ids[0]"),
+        ("post", "/api/v1/outbox/retry", {"status": "pending"}, 400, "invalid-field",
+         "body.status"),
+        ("post", "/api/v1/outbox/discard", {"ids": []}, 400, "invalid-field", "body.ids"),
+        ("post", "/api/v1/outbox/discard", {"ids": [1], "why": 2}, 400, "unknown-field",
+         "body.why"),
+        ("post", "/api/v1/lms/targets/nope/check", None, 404, "not-found", "path.name"),
+        ("post", "/api/v1/lms/targets/hr/links", {"learner_id": 1}, 400, "missing-field",
+         "body.user_id"),
+        ("post", "/api/v1/lms/targets/hr/links", {"learner_id": 1, "user_id": "  "}, 400,
+         "invalid-field", "body.user_id"),
         ("post", "/api/v1/lms/targets/hr/links", {"learner_id": 999, "user_id": "u"}, 404,
-         "no learner 999"),
+         "not-found", "body.learner_id"),
     ],
 )
-def test_api_errors_name_the_problem(client, admin_headers, method, path, body, status,
-                                     fragment):
+def test_api_errors_name_the_field(client, admin_headers, method, path, body, status, code,
+                                   field):
     response = getattr(client, method)(path, json=body, headers=admin_headers)
     assert response.status_code == status
-    assert fragment in response.get_json()["error"]["message"]
+    error = response.get_json()["error"]
+    assert (error["code"], error["field"]) == (code, field) and error["message"]
 
 
 def test_api_needs_credentials(client):
@@ -112,3 +120,16 @@ def test_cli_worker_outbox_and_check(runner, demo_changes, receiver):
     assert "hr (webhook): delivered" in targets.output
     assert runner.invoke(main, ["outbox", "retry"]).exit_code == 2
     assert "no unresolved learners" in runner.invoke(main, ["lms", "unresolved"]).output
+
+
+def test_deliveries_carry_a_working_learner_page_link(runner, client, demo_changes, receiver):
+    assert runner.invoke(main, ["worker", "--once"]).exit_code == 0
+    events = receiver.events()
+    links = {e["readiness"]["page_url"] for e in events if e["learner"]["id"] == 1}
+    assert len(links) == 1  # one stable link per learner and day: re-deliveries match
+    (link,) = links
+    assert link.startswith("http://127.0.0.1:8080/learner/")
+    page = client.get(link.removeprefix("http://127.0.0.1:8080"))
+    assert page.status_code == 200 and "Readiness" in page.get_data(as_text=True)
+    tampered = client.get(link.removeprefix("http://127.0.0.1:8080")[:-3] + "abc")
+    assert tampered.status_code == 403

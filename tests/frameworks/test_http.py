@@ -54,11 +54,11 @@ def test_auditor_lists_and_reads_the_bundled_framework(client, auditor_headers):
 def test_bad_queries_are_400_or_404(client, auditor_headers):
     url = "/api/v1/frameworks/document"
     missing = client.get(url, headers=auditor_headers)
-    assert missing.status_code == 400 and missing.json["error"]["field"] == "iri"
+    assert missing.status_code == 400 and missing.json["error"]["field"] == "query.iri"
     bad = client.get(
         url, query_string={"iri": BUNDLED_IRI, "format": "xml"}, headers=auditor_headers
     )
-    assert bad.status_code == 400 and bad.json["error"]["field"] == "format"
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "query.format"
     unknown = client.get(url, query_string={"iri": "https://x.example/f"}, headers=auditor_headers)
     assert unknown.status_code == 404
 
@@ -102,18 +102,25 @@ def test_malformed_bodies_name_item_and_field(client, admin_headers):
     package = third_party_package()
     del package["CFItems"][2]["fullStatement"]
     response = _post(client, admin_headers, package)
-    assert response.status_code == 400
+    assert response.status_code == 422
     error = response.json["error"]
-    assert error["code"] == "invalid-framework"
-    assert (error["item"], error["field"]) == (f"CFItems[2] ({RUN})", "fullStatement")
+    assert error["code"] == "invalid-framework" and error["field"] == "body"
+    assert (error["item"], error["item_field"]) == (f"CFItems[2] ({RUN})", "fullStatement")
 
     document = load_bundled().as_document()
     document["roles"][0]["requirements"][0]["target"] = "https://x.example/none"
     response = _post(client, admin_headers, document)
-    assert response.status_code == 400
-    assert response.json["error"]["field"] == "requirements[0].target"
+    assert response.status_code == 422
+    assert response.json["error"]["item_field"] == "requirements[0].target"
 
-    assert _post(client, admin_headers, b"{oops").status_code == 400
-    assert _post(client, admin_headers, b"").status_code == 400
+    assert _post(client, admin_headers, b"{oops").json["error"]["code"] == "malformed-json"
+    assert _post(client, admin_headers, b"").json["error"]["code"] == "empty-body"
     assert _post(client, admin_headers, b"[]").json["error"]["code"] == "invalid-framework"
-    assert _post(client, admin_headers, {}, "?format=yaml").status_code == 400
+    bad_format = _post(client, admin_headers, {}, "?format=yaml")
+    assert bad_format.status_code == 400 and bad_format.json["error"]["field"] == "query.format"
+    as_text = client.post(
+        "/api/v1/frameworks",
+        data=b"{}",
+        headers={**admin_headers, "Content-Type": "text/plain"},
+    )
+    assert as_text.status_code == 415

@@ -96,7 +96,7 @@ def test_merge_and_split_over_the_api(
     bad = client.post(
         f"/api/v1/learners/{by_mbox}/split", json={"aliases": ["ada"]}, headers=admin_headers
     )
-    assert bad.status_code == 400 and bad.json["error"]["field"] == "aliases"
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "body.aliases[0]"
     last = client.post(
         f"/api/v1/learners/{by_mbox}/split",
         json={"aliases": ["mailto:ada@example.org"]},

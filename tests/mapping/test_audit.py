@@ -203,10 +203,10 @@ def test_whatif_and_publish_over_http(
     second = client.post(f"{url}/whatif", json={"limit": 1, "offset": 1}, headers=auditor_headers)
     assert second.json["changes"] == report["changes"][1:2] and second.json["offset"] == 1
     for body, field in (
-        ({"limit": 0}, "limit"),
-        ({"limit": "5"}, "limit"),
-        ({"offset": -1}, "offset"),
-        ({"nope": 1}, "nope"),
+        ({"limit": 0}, "body.limit"),
+        ({"limit": "5"}, "body.limit"),
+        ({"offset": -1}, "body.offset"),
+        ({"nope": 1}, "body.nope"),
     ):
         bad = client.post(f"{url}/whatif", json=body, headers=auditor_headers)
         assert bad.status_code == 400 and bad.json["error"]["field"] == field
@@ -226,7 +226,7 @@ def test_whatif_and_publish_over_http(
     # Publishing is for admins; with replay the stored statements follow at once.
     assert client.post(f"{url}/publish", headers=auditor_headers).status_code == 403
     bad = client.post(f"{url}/publish", json={"replay": "yes"}, headers=admin_headers)
-    assert bad.status_code == 400 and bad.json["error"]["field"] == "replay"
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "body.replay"
     assert (
         client.post("/api/v1/mapping/versions/99/publish", headers=admin_headers).status_code == 404
     )

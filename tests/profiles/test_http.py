@@ -80,28 +80,44 @@ def test_supplied_profile_and_statement_refs(api, auditor_headers):
 
 
 @pytest.mark.parametrize(
-    ("body", "code", "field"),
+    ("body", "status", "code", "field"),
     [
-        ({}, "missing-field", "statements"),
-        ({"statements": []}, "invalid-field", "statements"),
-        ({"statements": [passed(), 3]}, "invalid-field", "statements[1]"),
-        ({"statements": [passed()] * 501}, "too-many-statements", "statements"),
-        ({"statements": passed(), "profile": "cmi5"}, "invalid-field", "profile"),
-        ({"statements": passed(), "profile": {"type": "Profile"}}, "invalid-profile", "profile"),
-        ({"statements": passed(), "profile_id": "https://nope"}, "unknown-profile", "profile_id"),
-        ({"statements": passed(), "template": "https://nope"}, "unknown-template", "template"),
+        ({}, 400, "missing-field", "body.statements"),
+        ({"statements": []}, 400, "invalid-field", "body.statements"),
+        ({"statements": [passed(), 3]}, 400, "invalid-field", "body.statements[1]"),
+        ({"statements": [passed()] * 501}, 400, "invalid-field", "body.statements"),
+        ({"statements": passed(), "profile": "cmi5"}, 400, "invalid-field", "body.profile"),
+        (
+            {"statements": passed(), "profile": {"type": "Profile"}},
+            422,
+            "invalid-profile",
+            "body.profile",
+        ),
+        (
+            {"statements": passed(), "profile_id": "https://nope"},
+            422,
+            "unknown-profile",
+            "body.profile_id",
+        ),
+        (
+            {"statements": passed(), "template": "https://nope"},
+            422,
+            "unknown-template",
+            "body.template",
+        ),
         (
             {"statements": passed(), "include_unmatched": "yes"},
+            400,
             "invalid-field",
-            "include_unmatched",
+            "body.include_unmatched",
         ),
-        ({"statements": passed(), "statemnets": []}, "unknown-field", "statemnets"),
-        ([passed()], "invalid-body", None),
+        ({"statements": passed(), "statemnets": []}, 400, "unknown-field", "body.statemnets"),
+        ([passed()], 400, "invalid-body", "body"),
     ],
 )
-def test_bad_input_is_a_precise_400(api, auditor_headers, body, code, field):
+def test_bad_input_is_precise(api, auditor_headers, body, status, code, field):
     response = post(api, auditor_headers, body)
-    assert response.status_code == 400
+    assert response.status_code == status
     error = response.get_json()["error"]
     assert error["code"] == code
     assert error.get("field") == field
@@ -115,9 +131,9 @@ def test_unusable_profile_lists_problems(api, auditor_headers):
     response = post(api, auditor_headers, {"profile": doc, "statements": passed()})
     error = response.get_json()["error"]
     assert (response.status_code, error["code"], error["field"]) == (
-        400,
+        422,
         "invalid-profile",
-        "profile",
+        "body.profile",
     )
     assert error["problems"][0]["node"] == tid("t")
 

@@ -56,7 +56,7 @@ def test_role_filter_and_errors(client, auditor_headers, loaded):
     assert [r["code"] for r in one.get_json()["roles"]] == ["ROLE.DIR"]
     assert {p["role"] for p in one.get_json()["history"]} == {one.get_json()["roles"][0]["role"]}
     bad = client.get(f"/api/v1/learners/{learner}/readiness?role=nope", headers=auditor_headers)
-    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "role"
+    assert bad.status_code == 422 and bad.get_json()["error"]["field"] == "query.role"
     missing = client.get("/api/v1/learners/999999/readiness", headers=auditor_headers)
     assert missing.status_code == 404
     assert client.get("/api/v1/learners/x1/readiness", headers=auditor_headers).status_code == 400
