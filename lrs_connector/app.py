@@ -8,15 +8,18 @@ from typing import Any
 from flask import Flask
 
 from lrs_connector import logs
+from lrs_connector.badges import config_from_settings
 from lrs_connector.intake.service import Intake
 from lrs_connector.lms.config import targets_from_settings
 from lrs_connector.readiness import model as readiness_model
 from lrs_connector.settings import Settings, load_settings
+from lrs_connector.store import badges as badges_store
 from lrs_connector.store import readiness as readiness_store
 from lrs_connector.store.database import create_engine
 from lrs_connector.web import (
     access,
     admin,
+    badges,
     errors,
     forward,
     frameworks,
@@ -45,6 +48,7 @@ def create_app(
     app.json.sort_keys = False
 
     readiness_store.configure(readiness_model.from_settings(settings))
+    badges_store.configure(config_from_settings(settings))
     engine = create_engine(settings.resolved_database_url)
     app.extensions["lrs_settings"] = settings
     app.extensions["lrs_engine"] = engine
@@ -67,6 +71,7 @@ def create_app(
         outbox.bp,
         openapi.bp,
         jwks.bp,
+        badges.bp,
         *ui.BLUEPRINTS,
     ):
         app.register_blueprint(blueprint)

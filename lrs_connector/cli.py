@@ -9,6 +9,7 @@ import click
 import orjson
 
 from lrs_connector.accounts.cli import accounts, learner_link
+from lrs_connector.badges.cli import badges
 from lrs_connector.frameworks.cli import frameworks
 from lrs_connector.intake.backfill_cli import backfill
 from lrs_connector.intake.pull_cli import pull, pull_sources
@@ -40,6 +41,10 @@ class Context:
             from lrs_connector.store import readiness as readiness_store
 
             readiness_store.configure(from_settings(self._settings))
+            from lrs_connector.badges import config_from_settings
+            from lrs_connector.store import badges as badges_store
+
+            badges_store.configure(config_from_settings(self._settings))
         return self._settings
 
     @property
@@ -297,7 +302,7 @@ main.add_command(
 learners.add_command(learner_link)
 for command in (
     profile, frameworks, mapping, learners, readiness, pull, pull_sources, backfill,
-    worker, outbox_group, lms_group, keys, accounts,
+    worker, outbox_group, lms_group, keys, accounts, badges,
 ):
     main.add_command(command)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector.store import database, queue
+from lrs_connector.store.badges import badges_handler
 from lrs_connector.store.readiness import readiness_handler
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> No
     evidence.apply(conn, documents, active.mapper, active.version, now)
 
 
-# Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote.
-HANDLERS: list[Handler] = [map_to_evidence, readiness_handler]
+# Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote;
+# badges (docs/badges.md) follow the levels readiness just stored.
+HANDLERS: list[Handler] = [map_to_evidence, readiness_handler, badges_handler]
 
 
 def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] = ()) -> int:

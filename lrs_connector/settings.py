@@ -372,6 +372,12 @@ def load_settings(
         from_settings(settings)
     except ModelError as exc:
         raise SettingsError(f"{exc.field}: {exc.message}") from None
+    from lrs_connector.badges import BadgeConfigError, config_from_settings
+
+    try:
+        config_from_settings(settings)
+    except BadgeConfigError as exc:
+        raise SettingsError(f"{exc.field}: {exc.message}") from None
     return settings
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lrs_connector.learners import Identity, alias_kind, companions
-from lrs_connector.store import readiness
+from lrs_connector.store import badges, readiness
 from lrs_connector.store.learner_tables import learner_aliases, learners
 from lrs_connector.store.mapping_tables import evidence
 
@@ -262,6 +262,7 @@ def merge(conn: Connection, keep: int, away: int, now: datetime) -> dict[str, in
         learners.update().where(learners.c.id == away).values(merged_into=keep, merged_at=now)
     )
     readiness.recompute(conn, [keep, away], now)
+    badges.sync(conn, [keep, away], now)
     return {"aliases": moved_aliases, "evidence": moved_evidence}
 
 
@@ -299,4 +300,5 @@ def split(
         .values(learner_id=new_id)
     ).rowcount
     readiness.recompute(conn, [learner_id, new_id], now)
+    badges.sync(conn, [learner_id, new_id], now)
     return new_id, {"aliases": len(moving), "evidence": moved}
