@@ -90,6 +90,8 @@ class BadgeConfig:
     badge_levels: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        if not self.issuer_email:
+            return  # badges are off: renamed readiness levels need no badge settings
         known = {name for name, _ in self.levels}
         for name in self.badge_levels:
             if name not in known:

@@ -244,3 +244,12 @@ def test_reasons_and_class_ids_are_bounded():
     hashed = core.class_id_for("ROLE.DIR", "not ready", ROLE, taken=True)
     assert hashed.startswith("role-dir-not-ready-") and core.CLASS_ID.match(hashed)
     assert hashed != core.class_id_for("ROLE.DIR", "not ready", OTHER, taken=True)
+
+
+def test_badge_levels_are_checked_once_badges_are_on():
+    from lrs_connector.settings import SettingsError, load_settings
+
+    renamed = {"LRS_CONNECTOR_READINESS_LEVELS": "low=0,high=60"}
+    assert load_settings(environ=renamed).readiness_levels == ("low=0", "high=60")
+    with pytest.raises(SettingsError, match="badges_levels: 'developing' is not a readiness level"):
+        load_settings(environ={**renamed, "LRS_CONNECTOR_BADGES_ISSUER_EMAIL": "b@example.org"})
