@@ -266,7 +266,15 @@ def _change(item: outbox.Taken, badge_url: str | None, page_url: str | None) -> 
         computed_at=datetime.fromisoformat(p["computed_at"]),
         badge_url=badge_url,
         page_url=page_url,
+        role_name=_role_name(item.role),
     )
+
+
+def _role_name(role: str) -> str:
+    from lrs_connector.store.readiness import scorer
+
+    found = scorer().framework.roles.get(role)
+    return found.name if found else ""
 
 
 def start_thread(dispatcher: Dispatcher, idle_seconds: float = 1.0) -> threading.Event:

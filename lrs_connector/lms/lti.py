@@ -403,7 +403,7 @@ class LtiTarget:
         what = f"creating the line item for {change.role_code}"
         document = {
             "scoreMaximum": self.score_maximum,
-            "label": self.label.replace("{role}", change.role_code),
+            "label": self.label.replace("{role}", change.role_name or change.role_code),
             "resourceId": change.role_code,
             "tag": tag,
         }

@@ -52,6 +52,7 @@ class Change:
     previous_level: str | None
     computed_at: datetime
     badge_url: str | None = None  # the learner's current badge assertion for this role
+    role_name: str = ""  # e.g. "Director of learning and development", for labels
     page_url: str | None = None  # a signed link to the learner's readiness page
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,6 +60,7 @@ class Change:
             "learner_id": self.learner_id,
             "role": self.role,
             "role_code": self.role_code,
+            "role_name": self.role_name,
             "score": self.score,
             "level": self.level,
             "previous_score": self.previous_score,
