@@ -34,7 +34,7 @@ from lrs_connector.badges.documents import (
     class_texts,
     evidence_narrative,
 )
-from lrs_connector.store import database
+from lrs_connector.store import database, outbox
 from lrs_connector.store import readiness as readiness_store
 from lrs_connector.store.badge_tables import badge_assertions, badge_classes
 from lrs_connector.store.learner_tables import learner_aliases
@@ -180,14 +180,19 @@ def _sync_chunk(conn, chunk, now, cfg, framework, outcome: SyncOutcome) -> None:
 
     awards: list[tuple[int, str, str]] = []
     revocations: list[dict] = []
+    changed: set[tuple[int, str]] = set()  # learner x role whose badge the LMS must hear of
     for learner in chunk:
         if learner not in levels and learner not in held:
             continue
         decided = core.plan(cfg, levels.get(learner, {}), held.get(learner, ()),
                             blocked.get(learner, ()), learner in emails, framework.roles)
         awards += [(learner, role, level) for role, level in decided.award]
+        changed.update((learner, role) for role, _ in decided.award)
         outcome.pending += len(decided.pending)
+        role_of = {h.assertion_id: h.role for h in held.get(learner, ())}
         for assertion_id, reason in decided.revoke:
+            if assertion_id in role_of:
+                changed.add((learner, role_of[assertion_id]))
             revocations.append({
                 "aid": assertion_id, "at": now, "by":
                 "readiness" if reason == core.REASON_READINESS else "config", "reason": reason,
@@ -222,6 +227,8 @@ def _sync_chunk(conn, chunk, now, cfg, framework, outcome: SyncOutcome) -> None:
             })
         conn.execute(badge_assertions.insert(), rows)
         outcome.awarded += len(rows)
+    if changed:
+        outbox.enqueue_current(conn, sorted(changed), now)
 
 
 def ensure_classes(conn, pairs, cfg, now, framework) -> dict[tuple[str, str], str]:

@@ -242,17 +242,26 @@ def discard(conn: Connection, ids: Sequence[int], now: datetime) -> int:
     return result.rowcount
 
 
-def resend_current(conn: Connection, target: str, now: datetime) -> int:
-    """Queue every learner's current readiness for one target (a target added later)."""
+def _current_payloads(conn: Connection, pairs: Sequence[tuple[int, str]] | None) -> list:
+    """(learner_id, role, payload JSON) of stored readiness: every score above 0, or `pairs`."""
     from lrs_connector.store.readiness import scorer
     from lrs_connector.store.readiness_tables import readiness_roles
 
     roles = scorer().framework.roles
-    rows = conn.execute(
-        sa.select(readiness_roles).where(readiness_roles.c.score > 0)
-    ).all()
-    last = conn.execute(sa.select(sa.func.max(outbox.c.id))).scalar() or 0
-    values = []
+    query = sa.select(readiness_roles)
+    if pairs is None:
+        rows = conn.execute(query.where(readiness_roles.c.score > 0)).all()
+    else:
+        wanted = set(pairs)
+        learners_wanted = sorted({learner for learner, _ in wanted})
+        rows = [
+            row
+            for start in range(0, len(learners_wanted), 500)
+            for row in conn.execute(query.where(
+                readiness_roles.c.learner_id.in_(learners_wanted[start : start + 500])))
+            if (row.learner_id, row.role) in wanted
+        ]
+    out = []
     for row in rows:
         payload = {
             "learner_id": row.learner_id,
@@ -264,13 +273,34 @@ def resend_current(conn: Connection, target: str, now: datetime) -> int:
             "previous_level": None,
             "computed_at": row.computed_at.isoformat(),
         }
-        values.append({
-            "target": target, "learner_id": row.learner_id, "role": row.role,
-            "outbox_id": last, "payload": orjson.dumps(payload).decode(), "now": now,
-        })
+        out.append((row.learner_id, row.role, orjson.dumps(payload).decode()))
+    return out
+
+
+def resend_current(conn: Connection, target: str, now: datetime) -> int:
+    """Queue every learner's current readiness for one target (a target added later)."""
+    last = conn.execute(sa.select(sa.func.max(outbox.c.id))).scalar() or 0
+    values = [
+        {"target": target, "learner_id": learner, "role": role, "outbox_id": last,
+         "payload": payload, "now": now}
+        for learner, role, payload in _current_payloads(conn, None)
+    ]
     for start in range(0, len(values), 500):
         upsert(conn, values[start : start + 500])
     return len(values)
+
+
+def enqueue_current(conn: Connection, pairs: Sequence[tuple[int, str]], now: datetime) -> int:
+    """An outbox entry with the current readiness of these learner x role pairs, for news the
+    LMS should get although the score did not change (a badge awarded or revoked)."""
+    rows = [
+        {"learner_id": learner, "role": role, "target_kind": "role", "payload": payload,
+         "created_at": now, "status": "pending"}
+        for learner, role, payload in _current_payloads(conn, pairs)
+    ]
+    if rows:
+        conn.execute(outbox.insert(), rows)
+    return len(rows)
 
 
 def listing(

@@ -257,6 +257,11 @@ def test_learners_without_an_email_wait_until_one_is_known(
         learner_store.merge(conn, account_learner, by_email, datetime.now(UTC))
     held = _valid(engine)
     assert {(learner, role) for learner, role, _ in held} >= {(account_learner, TM)}
+    with database.read(engine) as conn:  # the LMS hears of the new badge though no score moved
+        told = conn.execute(sa.text(
+            "SELECT role FROM outbox WHERE learner_id = :l AND status = 'pending'"
+        ), {"l": account_learner}).scalars().all()
+    assert {role for learner, role, _ in held if learner == account_learner} <= set(told)
     synced = badge_env.invoke(badges_cli, ["sync"])
     assert synced.exit_code == 0, synced.output
     assert re.search(r"synced \d+ learners: 0 awarded, 0 revoked", synced.output), synced.output
@@ -373,9 +378,29 @@ def test_sync_is_set_based_over_many_learners(engine):
         sa.event.remove(engine, "before_cursor_execute", count_statement)
     with_email = len([i for i in range(1, count + 1) if i % 3])
     assert outcome.awarded == 2 * with_email and outcome.pending == 2 * (count - with_email)
-    assert len(statements) <= 3 * 3 + 3 * 3 + 4, statements  # reads + writes per chunk, classes
+    # per chunk: 3 reads, up to 3 writes, 2 for the outbox entries telling LMSs; then classes
+    assert len(statements) <= 3 * 3 + 3 * 3 + 3 * 2 + 4, statements
     held = _valid(engine)
     assert len(held) == 2 * with_email
     assert {level for _, _, level in held} == {"developing", "ready"}
     with database.write(engine) as conn:
         assert store.sync(conn, list(range(1, count + 1)), now).awarded == 0
+
+
+def test_awards_and_revocations_tell_the_lms_without_a_score_change(badge_app, engine):
+    now = datetime.now(UTC)
+    with database.write(engine) as conn:
+        conn.execute(sa.text("INSERT INTO learners (id, name, created_at) VALUES (1, NULL, :at)"),
+                     {"at": now.replace(tzinfo=None)})
+        conn.execute(readiness_roles.insert(), {"learner_id": 1, "role": TM, "score": 30.0,
+                                                "level": "ready", "computed_at": now})
+        assert store.sync(conn, [1], now).pending == 2  # no address yet: nothing to tell
+        conn.execute(sa.text("INSERT INTO learner_aliases (alias, learner_id, kind, created_at) "
+                             "VALUES ('mbox:ann@example.org', 1, 'mbox', :at)"),
+                     {"at": now.replace(tzinfo=None)})
+        assert store.sync(conn, [1], now).awarded == 2
+        conn.execute(readiness_roles.update().values(level="not ready", score=1.0))
+        assert store.sync(conn, [1], now).revoked == 2
+        told = conn.execute(sa.text("SELECT payload FROM outbox ORDER BY id")).scalars().all()
+    assert [(orjson.loads(p)["role"], orjson.loads(p)["level"]) for p in told] == [
+        (TM, "ready"), (TM, "not ready")]
