@@ -91,11 +91,7 @@ def resolve(conn: Connection, people: Sequence[Identity], now: datetime) -> dict
                 for k in person.keys:
                     pending[k] = person
         heads = list({id(p): p for p in pending.values()}.values())
-        result = conn.execute(
-            learners.insert().returning(learners.c.id, sort_by_parameter_order=True),
-            [{"name": p.name, "created_at": now} for p in heads],
-        )
-        ids = [row[0] for row in result]
+        ids = _insert_learners(conn, [{"name": p.name, "created_at": now} for p in heads])
         created = ids
         by_head = {p.primary: learner for p, learner in zip(heads, ids, strict=True)}
         for person in new:
@@ -124,6 +120,25 @@ def resolve(conn: Connection, people: Sequence[Identity], now: datetime) -> dict
         if orphans:
             conn.execute(learners.delete().where(learners.c.id.in_(orphans)))
     return out
+
+
+def _insert_learners(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert learners, returning their ids in the order given.
+
+    On SQLite the batch holds the database's only write lock, so the ids can be chosen up
+    front and the rows inserted in one executemany; RETURNING with a guaranteed order would
+    cost one statement per row there. PostgreSQL returns ordered ids from one statement.
+    """
+    if conn.dialect.name == "sqlite":
+        first = conn.execute(sa.select(sa.func.coalesce(sa.func.max(learners.c.id), 0))).scalar()
+        ids = list(range(first + 1, first + 1 + len(rows)))
+        conn.execute(learners.insert(), [{**row, "id": i} for row, i in zip(rows, ids,
+                                                                           strict=True)])
+        return ids
+    result = conn.execute(
+        learners.insert().returning(learners.c.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in result]
 
 
 def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> None:
