@@ -178,3 +178,27 @@ def test_the_decorator_passes_loaded_input_and_records_the_operation(app, admin_
     assert (meta.summary, meta.description, meta.errors) == (
         "Probe the decorator", "Longer text.", (404,)
     )
+
+
+def test_text_the_databases_cannot_store_is_refused(client, admin_headers):
+    for path in ("/api/v1/lms/unresolved?target=a%00b", "/api/v1/frameworks/document?iri=x%00"):
+        answer = client.get(path, headers=admin_headers)
+        assert answer.status_code == 422 and answer.get_json()["error"]["code"] == "invalid-text"
+    body = client.post("/api/v1/outbox/retry", json={"target": "a\u0000", "status": "dead"},
+                       headers=admin_headers)
+    assert body.status_code == 422
+    assert body.get_json()["error"] == {"code": "invalid-text", "field": "body.target",
+                                        "message": "body.target: text must not contain NUL "
+                                                   "characters"}
+
+
+def test_ids_and_cursors_beyond_a_column_are_refused_not_crashed(client, admin_headers):
+    from lrs_connector.web.params import encode_cursor
+
+    assert client.get("/api/v1/quarantine/2338943293012",
+                      headers=admin_headers).status_code == 400
+    forged = encode_cursor("quarantine", 2**40)
+    assert client.get(f"/api/v1/quarantine?cursor={forged}",
+                      headers=admin_headers).status_code == 422
+    nul = encode_cursor("sources", "a\x00")
+    assert client.get(f"/api/v1/sources?cursor={nul}", headers=admin_headers).status_code == 422

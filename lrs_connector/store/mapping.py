@@ -67,6 +67,7 @@ def import_version(
     """Validate and store a rules document as a new draft (published at once with
     ``publish``); MappingError lists every problem and nothing is stored."""
     compiled = compile_version_text(text, source)
+    _lock_versions(conn)
     number = (conn.execute(sa.select(sa.func.max(mapping_versions.c.version))).scalar() or 0) + 1
     conn.execute(
         mapping_versions.insert().values(
@@ -115,10 +116,21 @@ def published_version(conn: Connection) -> int | None:
     ).scalar()
 
 
+def _lock_versions(conn: Connection) -> None:
+    """Serialise version numbering between PostgreSQL workers until the transaction ends (two
+    workers meeting an empty database would both import the bundled rules as version 1).
+    SQLite's write transaction already gives one writer at a time."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7502)"))
+
+
 def active(conn: Connection, now: datetime) -> Active | None:
     """The published mapping; the bundled rules are imported and published first when the
     database has no mapping version at all (a fresh installation maps out of the box)."""
     version = published_version(conn)
+    if version is None:
+        _lock_versions(conn)
+        version = published_version(conn)  # another worker may have imported meanwhile
     if version is None:
         if conn.execute(sa.select(sa.func.count()).select_from(mapping_versions)).scalar_one():
             return None  # versions exist but none is published: an admin's choice

@@ -89,7 +89,7 @@ def _with_secret(out: dict, new) -> dict:
 @operation(query=s.QuarantineQuery, responses={200: s.QuarantinePage}, tags=QUARANTINE_TAG)
 def list_quarantine(query: dict[str, Any]):
     """Quarantined statements in the order they arrived, by status (default held)."""
-    after = after_cursor("quarantine", query.get("cursor"), int, 0)
+    after = after_cursor("quarantine", query.get("cursor"), int, 0, highest=2**31 - 1)
     status = None if query["status"] == "all" else query["status"]
     with database.read(_engine()) as conn:
         rows = quarantine.page(conn, status=status, after=after, limit=query["limit"] + 1)

@@ -78,7 +78,7 @@ def mapping_coverage(query: dict[str, Any]):
 @operation(query=s.VersionsQuery, responses={200: s.VersionPage}, tags=TAGS)
 def mapping_versions(query: dict[str, Any]):
     """The history of mapping versions with their status, oldest first."""
-    after = after_cursor("mapping-versions", query.get("cursor"), int, 0)
+    after = after_cursor("mapping-versions", query.get("cursor"), int, 0, highest=2**31 - 1)
     with database.read(_engine()) as conn:
         rows = store.versions(conn, after=after, limit=query["limit"] + 1)
     rows, links = cursor_page(

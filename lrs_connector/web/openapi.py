@@ -46,7 +46,7 @@ _ERRORS = {
     409: "The request conflicts with the stored state.",
     413: "The body is larger than the configured maximum.",
     415: "The body is not JSON.",
-    422: "The body has the documented shape, but its content is refused.",
+    422: "The request has the documented shape, but its content is refused.",
 }
 #: Tags in the order the reference page shows them (operations name theirs with `tags=`).
 TAGS = (
@@ -117,8 +117,8 @@ def _responses(meta: Operation, access: str) -> dict[str, Any]:
         errors |= {401} if access.startswith("source") else {401, 403}
     if meta.body is not None or meta.raw_body:
         errors |= {413, 415}
-    if meta.query is not None and "cursor" in meta.query._declared_fields:
-        errors.add(422)  # a cursor this list did not hand out
+    if meta.query is not None or meta.body is not None or meta.path is not None:
+        errors.add(422)  # text no database can store (NUL), a cursor this list did not hand out
     for status in sorted(errors):
         out[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     return out

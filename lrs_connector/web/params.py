@@ -107,6 +107,27 @@ def _refusal(exc: ValidationError, where: str) -> ApiError:
 # -- loading --------------------------------------------------------------------------------
 
 
+def _check_text(value: Any, path: str) -> None:
+    """Text the databases can store: no NUL character (PostgreSQL refuses it) and no lone
+    surrogate (not encodable as UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(422, "invalid-text", f"{path}: text must not contain NUL characters",
+                           field=path)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, "invalid-text", f"{path}: text is not valid Unicode",
+                           field=path) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, path)
+            _check_text(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{path}[{index}]")
+
+
 def load_query(schema: Schema) -> dict[str, Any]:
     """The query string through `schema`; a parameter given twice or unknown is a 400."""
     repeated = [name for name in request.args if len(request.args.getlist(name)) > 1]
@@ -117,13 +138,16 @@ def load_query(schema: Schema) -> dict[str, Any]:
             f"query parameter {repeated[0][:100]} is given more than once",
             field=f"query.{repeated[0][:100]}",
         )
+    given = request.args.to_dict()
+    _check_text(given, "query")
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load(given)
     except ValidationError as exc:
         raise _refusal(exc, "query") from None
 
 
 def load_path(schema: Schema, values: dict[str, Any]) -> dict[str, Any]:
+    _check_text(values, "path")
     try:
         return schema.load(values)
     except ValidationError as exc:
@@ -165,6 +189,7 @@ def load_body(schema: Schema, *, required: bool = True) -> dict[str, Any]:
         body = {}
     if not isinstance(body, dict):
         raise ApiError(400, "invalid-body", "the body must be a JSON object", field="body")
+    _check_text(body, "body")
     try:
         return schema.load(body)
     except ValidationError as exc:
@@ -180,7 +205,7 @@ def encode_cursor(kind: str, key: int | str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: str, key_type: type) -> Any:
+def decode_cursor(kind: str, cursor: str, key_type: type, highest: int = 2**63 - 1) -> Any:
     """The last key seen, from a cursor this list handed out; anything else is a 422 (the
     document allows any short string, so a cursor from elsewhere is refused for its content)."""
     try:
@@ -193,7 +218,8 @@ def decode_cursor(kind: str, cursor: str, key_type: type) -> Any:
         and len(decoded) == 2
         and decoded[0] == kind
         and type(decoded[1]) is key_type
-        and not (key_type is int and not 0 <= decoded[1] < 2**63)
+        and not (key_type is int and not 0 <= decoded[1] <= highest)
+        and not (key_type is str and "\x00" in decoded[1])
     ):
         return decoded[1]
     raise ApiError(
@@ -218,9 +244,11 @@ def cursor_page(
     return rows, {"next_cursor": cursor, "next": f"{request.path}?{urlencode(args)}"}
 
 
-def after_cursor(kind: str, cursor: str | None, key_type: type, start: Any) -> Any:
-    """The key to page after: `start` without a cursor."""
-    return start if cursor is None else decode_cursor(kind, cursor, key_type)
+def after_cursor(kind: str, cursor: str | None, key_type: type, start: Any,
+                 highest: int = 2**63 - 1) -> Any:
+    """The key to page after: `start` without a cursor. `highest` bounds integer keys to the
+    column's range (a forged cursor must not overflow a 32-bit id column)."""
+    return start if cursor is None else decode_cursor(kind, cursor, key_type, highest)
 
 
 # -- declaring operations -------------------------------------------------------------------

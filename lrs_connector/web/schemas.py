@@ -146,7 +146,8 @@ class QuarantinePage(Page):
 
 
 class HeldPath(StrictSchema):
-    held_id = _query_id("quarantine id")
+    held_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1),
+                             metadata={"description": "quarantine id"})
 
 
 class ReadmitBody(StrictSchema):
