@@ -46,18 +46,24 @@ def server(database_url, tmp_path):
         [*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # generous: CI machines may be busy
-    while time.monotonic() < deadline:
+    try:
+        deadline = time.monotonic() + 60  # generous: CI machines may be busy
+        while time.monotonic() < deadline:
+            try:
+                requests.get(base + "/xapi/about", timeout=5)
+                break
+            except requests.RequestException:  # not listening yet, or a worker still starting
+                if process.poll() is not None:
+                    pytest.fail("serve exited: " + process.stdout.read())
+                time.sleep(0.1)
+        yield base, key, secret
+    finally:  # never leave a server (and its processor) running against the test database
+        process.terminate()
         try:
-            requests.get(base + "/xapi/about", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail("serve exited: " + process.stdout.read())
-            time.sleep(0.1)
-    yield base, key, secret
-    process.terminate()
-    output, _ = process.communicate(timeout=30)
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
     assert secret not in output, "a secret reached the logs"
 
 
