@@ -109,6 +109,10 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
     settings = obj.settings
     changes = {"host": host, "port": port, "web_workers": workers}
     settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    if demo:
+        from lrs_connector import demo as demo_data
+
+        settings = demo_data.with_demo_settings(settings)  # a demo badge issuer, if none is set
     server.prepare_metrics_folder(settings)
     if settings.auto_migrate:
         from lrs_connector.store import schema
@@ -117,9 +121,9 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
     else:
         obj.migrated_engine()
     if demo:
-        from lrs_connector import demo as demo_data
-
         demo_data.load(obj.engine, settings, echo=click.echo)
+        for line in demo_data.summary(obj.engine, settings):
+            click.echo(line)
     click.echo(f"lrs-connector listening on http://{settings.host}:{settings.port}", err=True)
     obj.engine.dispose()
     server.run(settings)
@@ -434,4 +438,8 @@ def demo(obj: Context):
     """Load the demo source and statements (idempotent)."""
     from lrs_connector import demo as demo_data
 
-    demo_data.load(obj.migrated_engine(), obj.settings, echo=click.echo)
+    settings = demo_data.with_demo_settings(obj.settings)
+    engine = obj.migrated_engine()
+    demo_data.load(engine, settings, echo=click.echo)
+    for line in demo_data.summary(engine, settings):
+        click.echo(line)
