@@ -241,6 +241,13 @@ class Scorer:
                 tagged[dimension].append(competency.iri)
         self.tagged = {iri: tuple(sorted(set(found))) for iri, found in tagged.items()}
         self._order = self._bottom_up()
+        self._dimensions = tuple(sorted(framework.dimensions))
+        # per role: its requirements in target order and their total weight (fixed per role)
+        self._requirements = {
+            iri: (tuple(sorted(role.requirements, key=lambda q: q.target)),
+                  math.fsum(q.weight for q in role.requirements))
+            for iri, role in framework.roles.items()
+        }
 
     def _bottom_up(self) -> list[str]:
         """Competencies with every child before its parent."""
@@ -300,9 +307,12 @@ class Scorer:
 
     def role(self, role: Role, targets: Mapping[str, TargetScore]) -> RoleScore:
         """``100 · Σ weight · min(1, proficiency / required) / Σ weight``, and its level."""
-        total_weight = math.fsum(q.weight for q in role.requirements)
+        requirements, total_weight = self._requirements.get(role.iri) or (
+            tuple(sorted(role.requirements, key=lambda q: q.target)),
+            math.fsum(q.weight for q in role.requirements),
+        )
         rows = []
-        for q in sorted(role.requirements, key=lambda q: q.target):
+        for q in requirements:
             found = targets.get(q.target)
             value = found.proficiency if found else 0.0
             attainment = 1.0 if q.proficiency <= 0 else min(1.0, value / q.proficiency)
@@ -317,6 +327,40 @@ class Scorer:
             score = 0.0
         return RoleScore(role.iri, role.code, role.name, score, self.model.level(score),
                          tuple(rows))
+
+    def role_scores(self, own: Mapping[str, float]) -> dict[str, tuple[float, str, str]]:
+        """{role IRI: (score, level, code)} from own proficiencies: the arithmetic of
+        ``targets`` and ``role`` (the same sums in the same order, so the same numbers),
+        without the explanation objects the incremental path does not need."""
+        value: dict[str, float] = {}
+        fsum = math.fsum
+        for iri in self._order:
+            mine = own.get(iri, 0.0)
+            kids = self.children[iri]
+            if kids:
+                derived = fsum([value[k] for k in kids]) / len(kids)
+                value[iri] = max(mine, derived)
+            else:
+                value[iri] = mine
+        for iri in self._dimensions:
+            mine = own.get(iri, 0.0)
+            tagged = self.tagged[iri]
+            value[iri] = max(mine, fsum([value[c] for c in tagged]) / len(tagged)) if tagged \
+                else mine
+        out = {}
+        for iri, role in self.framework.roles.items():
+            requirements, total_weight = self._requirements[iri]
+            if total_weight > 0:
+                parts = []
+                for q in requirements:
+                    got = value.get(q.target, 0.0)
+                    attainment = 1.0 if q.proficiency <= 0 else min(1.0, got / q.proficiency)
+                    parts.append(q.weight * attainment)
+                score = min(100.0, max(0.0, 100.0 * fsum(parts) / total_weight))
+            else:
+                score = 0.0
+            out[iri] = (score, self.model.level(score), role.code)
+        return out
 
     def readiness(self, items: Iterable[EvidenceItem], at: datetime) -> Readiness:
         """Score one learner's evidence at ``at``: cells, targets, every role."""

@@ -341,24 +341,24 @@ def update(
                  _db_time(conn, state.next_change), value, when)
             )
         own = {target: active.proficiency_at(state, now) for target, state in states.items()}
-        result = active.from_proficiencies(own, now)
+        scored = active.role_scores(own)
         before = stored_roles.get(learner, {})
-        for role_iri, role in result.roles.items():
+        for role_iri, (score, level, code) in scored.items():
             previous = before.get(role_iri)
             if previous is not None and (
-                round(previous.score, 1) == round(role.score, 1) and previous.level == role.level
+                round(previous.score, 1) == round(score, 1) and previous.level == level
             ):
                 continue
-            role_rows.append((learner, role_iri, role.score, role.level, when))
-            snapshots.append((learner, role_iri, role.score, role.level, when))
-            if previous is None and round(role.score, 1) == 0.0:
+            role_rows.append((learner, role_iri, score, level, when))
+            snapshots.append((learner, role_iri, score, level, when))
+            if previous is None and round(score, 1) == 0.0:
                 continue  # the first score of a learner with nothing for this role: no news
             payload = {
                 "learner_id": learner,
                 "role": role_iri,
-                "role_code": role.code,
-                "score": round(role.score, 1),
-                "level": role.level,
+                "role_code": code,
+                "score": round(score, 1),
+                "level": level,
                 "previous_score": None if previous is None else round(previous.score, 1),
                 "previous_level": None if previous is None else previous.level,
                 "computed_at": now.isoformat(),

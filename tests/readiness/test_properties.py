@@ -148,3 +148,17 @@ def test_contributions_add_up_to_the_proficiency(found):
     for cell in SCORER.readiness(found, NOW).cells.values():
         total = sum(item.contribution for item in cell.items)
         assert abs(total - cell.proficiency) <= 1e-9 * max(1.0, cell.proficiency)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=4.0), min_size=0, max_size=60))
+def test_quick_role_scores_equal_the_explained_ones(values):
+    """The incremental path's role_scores and the explained roll-up give the same numbers."""
+    from lrs_connector.store import readiness as store
+
+    scorer = store.scorer()
+    targets = sorted([*scorer.framework.competencies, *scorer.framework.dimensions])
+    own = {t: v for t, v in zip(targets, values, strict=False)}
+    quick = scorer.role_scores(own)
+    full = scorer.from_proficiencies(own, datetime.now(UTC)).roles
+    assert quick == {iri: (r.score, r.level, r.code) for iri, r in full.items()}
