@@ -5,9 +5,13 @@ processing loop turning them into evidence (when the mapping stage is present).
 The LRS is a small http.server on 127.0.0.1 in another process, answering like a conformant
 LRS (`{"statements": [...], "more": "<relative link>"}`, pages prepared in advance so that
 the connector, not the fake, is measured). Statements are the demo statements (they speak the
-bundled profile, so the bundled mapping turns them into evidence) with fresh ids.
+bundled profile, so the bundled mapping turns them into evidence) with fresh ids, spread over
+`--learners` people (an organisation's LRS: 100,000 statements from 2,000 people, 50 each).
+`--learners 5` keeps the demo's five people (20,000 statements each), which shows the cost
+of readiness rescoring a cell from all its evidence on every batch (see docs/scoring.md).
 
-    python bench/pull.py [--statements 100000] [--page-size 1000] [--database-url URL]
+    python bench/pull.py [--statements 100000] [--learners 2000] [--page-size 1000]
+                         [--database-url URL]
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def make_statements(n: int) -> list[dict]:
+def make_statements(n: int, learners: int = 2000) -> list[dict]:
     from lrs_connector.demo import statements as demo_statements
 
     templates = demo_statements()
@@ -39,6 +43,9 @@ def make_statements(n: int) -> list[dict]:
     for i in range(n):
         s = orjson.loads(orjson.dumps(templates[i % len(templates)]))
         s["id"] = str(uuid.uuid4())
+        who = i % learners
+        s["actor"] = {"objectType": "Agent", "name": f"Learner {who}",
+                      "account": {"homePage": "https://moodle.example.org", "name": f"u{who}"}}
         s["stored"] = (start + timedelta(milliseconds=i)).isoformat()
         s.setdefault("authority", {"mbox": "mailto:lrs@example.org", "objectType": "Agent"})
         if s.get("verb", {}).get("id") == "http://adlnet.gov/expapi/verbs/voided":
@@ -47,8 +54,8 @@ def make_statements(n: int) -> list[dict]:
     return out
 
 
-def serve_lrs(port: int, n: int, page_size: int, ready) -> None:
-    statements = make_statements(n)
+def serve_lrs(port: int, n: int, page_size: int, ready, learners: int = 2000) -> None:
+    statements = make_statements(n, learners)
     pages = {}
     for number, start in enumerate(range(0, n, page_size)):
         body = {"statements": statements[start : start + page_size]}
@@ -87,6 +94,7 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--statements", type=int, default=100_000)
+    parser.add_argument("--learners", type=int, default=2000)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
@@ -107,7 +115,9 @@ def main() -> None:
     port = free_port()
     ready = multiprocessing.Event()
     lrs = multiprocessing.Process(
-        target=serve_lrs, args=(port, args.statements, args.page_size, ready), daemon=True
+        target=serve_lrs,
+        args=(port, args.statements, args.page_size, ready, args.learners),
+        daemon=True,
     )
     t = time.perf_counter()
     lrs.start()
