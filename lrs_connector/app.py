@@ -56,6 +56,11 @@ def create_app(
     app.extensions["lrs_intake"] = Intake.from_settings(engine, settings)
     app.extensions["lrs_targets"] = targets_from_settings(settings, engine)
 
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     errors.register(app)
     instrumentation.register(app)
     for blueprint in (

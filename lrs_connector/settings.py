@@ -57,6 +57,14 @@ class Settings:
         "sets and in links it publishes.",
     )
     host: str = _option("127.0.0.1", "Address `lrs-connector serve` listens on.")
+    proxy_hops: int = _option(
+        0,
+        "Reverse proxies in front of the service (nginx: 1). Their X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted from that many hops, so logs, login throttling and "
+        "links see the client's address and scheme. Leave 0 when clients connect directly "
+        "(the headers could then be forged).",
+        minimum=0,
+    )
     port: int = _option(8080, "Port `lrs-connector serve` listens on.", minimum=1)
     web_workers: int = _option(
         3,

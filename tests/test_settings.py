@@ -90,3 +90,21 @@ def test_a_bad_readiness_setting_stops_start_up_with_its_name():
     with pytest.raises(SettingsError) as info:
         load_settings(environ={"LRS_CONNECTOR_READINESS_KIND_WEIGHTS": "knowledge=lots"})
     assert "readiness_kind_weights" in str(info.value)
+
+
+def test_proxy_hops_trust_forwarded_addresses_only_when_set(settings):
+    from dataclasses import replace
+
+    from flask import request
+
+    from lrs_connector.app import create_app
+
+    for hops, expected in ((0, "127.0.0.1"), (1, "203.0.113.9")):
+        app = create_app(replace(settings, proxy_hops=hops))
+        app.add_url_rule("/whoami", "whoami", lambda: request.remote_addr)
+        try:
+            seen = app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.9"},
+                                         environ_base={"REMOTE_ADDR": "127.0.0.1"})
+            assert seen.get_data(as_text=True) == expected
+        finally:
+            app.extensions["lrs_engine"].dispose()
