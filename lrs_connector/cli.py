@@ -135,9 +135,10 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
 @pass_ctx
 def process(obj: Context, once: bool, batch_size: int | None):
     """Take queued statements and process them (a worker; run several on PostgreSQL)."""
-    from lrs_connector import processing
+    from lrs_connector import logs, processing
 
     engine = obj.migrated_engine()
+    logs.configure(obj.settings.log_level, obj.settings.log_format)  # as the web service does
     stop = threading.Event()
     size = batch_size or obj.settings.process_batch_size
     try:

@@ -166,9 +166,12 @@ _simple("reset", store.reset_cursor, "Pull everything again from the start (no d
 @click.pass_context
 def pull(ctx: click.Context, source: str | None, once: bool):
     """Poll the pull sources (all enabled ones, or SOURCE) for new statements."""
+    from lrs_connector import logs
     from lrs_connector.intake.pull import Puller
 
     settings, engine = settings_and_engine(ctx)
+    if not once:  # a long-running poller logs like the web service does
+        logs.configure(settings.log_level, settings.log_format)
     if source is not None:
         with database.read(engine) as conn:
             try:

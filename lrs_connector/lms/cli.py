@@ -48,7 +48,11 @@ def dispatcher_for(ctx: click.Context):
 @click.pass_context
 def worker(ctx: click.Context, once: bool, idle: float) -> None:
     """Deliver readiness changes to the LMS targets (run several on PostgreSQL)."""
+    from lrs_connector import logs
+
     dispatcher = dispatcher_for(ctx)
+    settings = _settings(ctx)
+    logs.configure(settings.log_level, settings.log_format)  # as the web service does
     if not dispatcher.targets:
         click.echo("no LMS targets configured (lms_targets); changes are only marked as seen",
                    err=True)

@@ -1,0 +1,169 @@
+"""Scale out on PostgreSQL: two web processes, two processing workers and two delivery workers
+on one database share the work; nothing is processed or delivered twice."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+import pytest
+import requests
+import sqlalchemy as sa
+
+from lrs_connector import demo
+from lrs_connector.store import database
+from lrs_connector.store.holders import SOURCES
+from tests.conftest import POSTGRES_URL
+from tests.delivery.receiver import start as start_receiver
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not POSTGRES_URL, reason="several processes share a PostgreSQL database "
+                       "(SQLite has one writer by design); set LRS_CONNECTOR_TEST_DATABASE_URL"),
+]
+SECRET = "scale-out-webhook-secret"
+STATEMENTS = 2_000
+PER_REQUEST = 50
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _statements() -> list[dict]:
+    """The demo's statements for 400 people (five each), fresh ids."""
+    templates = [s for s in demo.statements() if s["verb"]["id"].rsplit("/", 1)[-1] != "voided"]
+    out = []
+    for n in range(STATEMENTS):
+        statement = orjson.loads(orjson.dumps(templates[n % len(templates)]))
+        statement["id"] = str(uuid.uuid4())
+        statement["actor"] = {"objectType": "Agent", "account": {
+            "homePage": "https://moodle.example.org", "name": f"u{n % 400}"}}
+        out.append(statement)
+    return out
+
+
+def _wait(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_path):
+    receiver, server = start_receiver(SECRET)
+    with database.write(engine) as conn:
+        _, credential = SOURCES.add(conn, "scale")
+    env = {
+        **os.environ,
+        "LRS_CONNECTOR_DATABASE_URL": database_url,
+        "LRS_CONNECTOR_DATA_DIR": str(tmp_path),
+        "LRS_CONNECTOR_SECRET_KEY": "s" * 40,
+        "LRS_CONNECTOR_AUTO_MIGRATE": "false",
+        "LRS_CONNECTOR_EMBEDDED_PROCESSOR": "false",
+        "LRS_CONNECTOR_EMBEDDED_PULLER": "false",
+        "LRS_CONNECTOR_EMBEDDED_DISPATCHER": "false",
+        "LRS_CONNECTOR_WEB_WORKERS": "1",
+        "LRS_CONNECTOR_PROCESS_BATCH_SIZE": "100",
+        "LRS_CONNECTOR_PROCESS_IDLE_SECONDS": "0.1",
+        "LRS_CONNECTOR_LOG_FORMAT": "text",
+        "LRS_CONNECTOR_LMS_TARGETS": orjson.dumps(
+            {"hr": {"kind": "webhook", "url": receiver.url, "secret": SECRET}}).decode(),
+        "PROMETHEUS_MULTIPROC_DIR": "",
+    }
+    cli = [sys.executable, "-m", "lrs_connector"]
+    ports = [_free_port(), _free_port()]
+    logs: dict[str, Path] = {}
+    processes: dict[str, subprocess.Popen] = {}
+
+    def launch(name: str, *args: str, **extra: str) -> None:
+        logs[name] = tmp_path / f"{name}.log"
+        processes[name] = subprocess.Popen(
+            [*cli, *args], env={**env, **extra}, stdout=logs[name].open("w"),
+            stderr=subprocess.STDOUT)
+
+    try:
+        for n, port in enumerate(ports):
+            launch(f"web{n}", "serve", LRS_CONNECTOR_PORT=str(port))
+        for port in ports:
+            _wait(lambda port=port: _answers(port), 60)
+        statements = _statements()
+        chunks = [statements[i : i + PER_REQUEST] for i in range(0, STATEMENTS, PER_REQUEST)]
+
+        def post(index: int) -> int:
+            port = ports[index % 2]
+            return requests.post(
+                f"http://127.0.0.1:{port}/xapi/statements", json=chunks[index], timeout=60,
+                auth=(credential.key, credential.secret),
+                headers={"X-Experience-API-Version": "1.0.3"}).status_code
+
+        launch("process0", "process")
+        launch("process1", "process")
+        launch("worker0", "worker", "--idle", "0.2")
+        launch("worker1", "worker", "--idle", "0.2")
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(post, range(len(chunks)))) == {200}
+
+        def settled() -> bool:
+            with database.read(engine) as conn:
+                queued = conn.execute(sa.text("SELECT COUNT(*) FROM processing_queue")).scalar()
+                waiting = conn.execute(sa.text(
+                    "SELECT COUNT(*) FROM outbox WHERE status = 'pending'")).scalar()
+                busy = conn.execute(sa.text(
+                    "SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'")).scalar()
+            return queued == 0 and waiting == 0 and busy == 0
+
+        _wait(settled, 120)
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        server.shutdown()
+
+    text = {name: path.read_text() for name, path in logs.items()}
+    with database.read(engine) as conn:
+        stored = conn.execute(sa.text("SELECT COUNT(*) FROM statements")).scalar()
+        by_statement = conn.execute(sa.text(
+            "SELECT COUNT(DISTINCT statement_id) FROM evidence")).scalar()
+        rows = conn.execute(sa.text("SELECT COUNT(*) FROM evidence")).scalar()
+        keys = conn.execute(sa.text("SELECT COUNT(DISTINCT key) FROM evidence")).scalar()
+        deliveries = conn.execute(sa.text("SELECT COUNT(*) FROM deliveries")).scalar()
+    assert stored == STATEMENTS
+    assert rows == keys and by_statement > 0  # each piece of evidence once
+    processed = {n: sum(int(m) for m in re.findall(r"processed (\d+) statement", text[n]))
+                 for n in ("process0", "process1")}
+    assert sum(processed.values()) == STATEMENTS and min(processed.values()) > 0, processed
+    delivered = {n: len(re.findall(r"delivered \d+ to hr", text[n]))
+                 for n in ("worker0", "worker1")}
+    assert min(delivered.values()) > 0, delivered
+    events = receiver.events()
+    headers = [r.headers["X-Lrs-Connector-Delivery"] for r in receiver.received
+               if r.body.get("event") != "ping"]
+    assert len(headers) == len(set(headers)) == sum(delivered.values())  # nothing twice
+    assert {(e["learner"]["id"], e["readiness"]["role"]) for e in events} and \
+        len({(e["learner"]["id"], e["readiness"]["role"]) for e in events}) == deliveries
+    assert all(r.signed for r in receiver.received)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
