@@ -217,7 +217,8 @@ def _replay(engine, version: int, page_size: int) -> None:
     progress.finish()
     click.echo(
         f"replayed {result['statements']:,} statements under version {version}: "
-        f"{result['evidence_rows']:,} evidence rows derived"
+        f"{result['evidence_rows']:,} evidence rows derived; readiness recomputed "
+        f"({result['readiness_changes']:,} role scores changed)"
     )
 
 

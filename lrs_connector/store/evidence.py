@@ -241,15 +241,23 @@ def replay(
     *,
     page_size: int = 2000,
     progress: Progress | None = None,
+    rescore: bool = True,
 ) -> dict[str, int]:
-    """Map every stored statement again under `version` (the published one, normally)."""
+    """Map every stored statement again under `version` (the published one, normally), then
+    (with `rescore`) recompute every learner's readiness from the new evidence, streaming, so
+    scores, history, badges' levels and the LMS follow the new rules."""
     read = made = 0
     for conn, documents, count in pages(engine, page_size, write_pages=True):
         made += apply(conn, documents, mapper, version, datetime.now(UTC))
         read += count
         if progress:
             progress(count)
-    return {"statements": read, "evidence_rows": made}
+    result = {"statements": read, "evidence_rows": made}
+    if rescore:
+        from lrs_connector.store import readiness
+
+        result["readiness_changes"] = readiness.recompute_all(engine).changes
+    return result
 
 
 # --- what-if ---------------------------------------------------------------------------------

@@ -78,9 +78,20 @@ def test_draft_whatif_publish_replay(app, client, source_headers, engine, runner
             == 0
         )
 
+    def cells(target: str) -> dict[int, float]:
+        with database.read(engine) as conn:
+            return dict(conn.execute(sa.text(
+                "SELECT learner_id, total FROM readiness_cells WHERE target LIKE :t"
+            ), {"t": f"%{target}"}).all())
+
+    budget_before = cells("budget-ownership")
     result = invoke(runner, "publish", "2", "--replay")
     assert result.exit_code == 0, result.output
     assert "version 1 retired" in result.output and "replayed" in result.output
+    assert "readiness recomputed" in result.output  # scores follow the new rules at once
+    budget_after = cells("budget-ownership")
+    assert budget_before and all(budget_after[learner] > total
+                                 for learner, total in budget_before.items() if total > 0)
     with database.read(engine) as conn:
         active = conn.execute(
             sa.select(evidence.c.mapping_version, evidence.c.rule_id).where(
