@@ -7,6 +7,7 @@ under the published mapping version (docs/mapping.md); later stages add theirs t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
+from lrs_connector import logs
 from lrs_connector.store import database, queue
 from lrs_connector.store.badges import badges_handler
 from lrs_connector.store.readiness import readiness_handler
@@ -50,12 +52,23 @@ HANDLERS: list[Handler] = [map_to_evidence, readiness_handler, badges_handler]
 
 
 def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] = ()) -> int:
-    """Process one batch in one transaction; returns how many queue entries it took."""
-    with database.write(engine) as conn:
-        entries = queue.take(conn, batch_size)
+    """Process one batch in one transaction; returns how many queue entries it took.
+
+    The batch's log lines (its failure's too) carry the ids of the requests that stored its
+    statements, and so do the readiness changes it puts in the outbox (logs.carrying).
+    """
+    with contextlib.ExitStack() as scope:
+        try:
+            with database.write(engine) as conn:
+                entries = queue.take(conn, batch_size)
+                scope.enter_context(logs.carrying(e.request_id for e in entries))
+                for handler in (*HANDLERS, *handlers) if entries else ():
+                    handler(conn, entries)
+        except Exception:
+            log.exception("processing batch failed; it stays queued and will be retried")
+            raise
         if entries:
-            for handler in (*HANDLERS, *handlers):
-                handler(conn, entries)
+            log.info("processed a batch of %d statement(s)", len(entries))
     return len(entries)
 
 
@@ -81,7 +94,6 @@ def run(
         except Exception:
             if once:
                 raise
-            log.exception("processing batch failed; it stays queued and will be retried")
             stop.wait(max(idle_seconds, 1.0))
             continue
         total += taken

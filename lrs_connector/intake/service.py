@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
+from lrs_connector import logs
 from lrs_connector.intake import normalise
 from lrs_connector.settings import Settings
 from lrs_connector.store import database, quarantine
@@ -179,7 +180,8 @@ class Intake:
                         "conflict",
                         f"statement {record.id} is already stored with different content",
                     )
-            store.insert(conn, new, source_id=source.id, via="xapi", received_at=now)
+            store.insert(conn, new, source_id=source.id, via="xapi", received_at=now,
+                         request_id=logs.current_request_id())
         return [r.id for r in records]
 
     # -- lenient forwarding -------------------------------------------------------------
@@ -242,7 +244,8 @@ class Intake:
                             [{"path": "id", "rule": "already stored with different content"}],
                         )
                     )
-            store.insert(conn, new.values(), source_id=source.id, via=via, received_at=now)
+            store.insert(conn, new.values(), source_id=source.id, via=via, received_at=now,
+                         request_id=logs.current_request_id())
             for index, statement, problems in sorted(invalid, key=lambda t: t[0]):
                 held_id = quarantine.hold(
                     conn, source_id=source.id, body=statement, problems=problems, received_at=now
@@ -298,6 +301,7 @@ class Intake:
                     source_id=held.source_id,
                     via="quarantine",
                     received_at=datetime.now(UTC),
+                    request_id=logs.current_request_id(),
                 )
             elif not comparison.equivalent(stored.statement, record.statement):
                 raise IntakeError(

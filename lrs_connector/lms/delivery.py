@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from lrs_connector import metrics
+from lrs_connector import logs, metrics
 from lrs_connector.lms.targets import Change, GiveUp, LearnerRef, Retry, Target, Unresolved
 from lrs_connector.store import database, outbox
 from lrs_connector.store import learners as stored_learners
@@ -152,7 +152,9 @@ class Dispatcher:
                                 self.policy.batch_size)
         outcomes = []
         for item in taken:
-            outcome = self._deliver_one(target, item)
+            # log lines of this delivery carry the requests behind the change (logs.carrying)
+            with logs.carrying(item.payload.get("request_ids", ())):
+                outcome = self._deliver_one(target, item)
             outcomes.append(outcome)
             if outcome == "retry":
                 # the LMS is struggling: leave the rest of this round for later, untouched by

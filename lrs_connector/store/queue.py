@@ -20,18 +20,18 @@ class QueueEntry:
     seq: int
     statement_id: str
     event: str
+    request_id: str | None = None  # of the request that stored it (None: pulled, replayed)
 
 
 def take(conn: Connection, limit: int) -> list[QueueEntry]:
     """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final."""
-    query = (
-        sa.select(processing_queue.c.seq, processing_queue.c.statement_id, processing_queue.c.event)
-        .order_by(processing_queue.c.seq)
-        .limit(limit)
-    )
+    q = processing_queue.c
+    query = sa.select(q.seq, q.statement_id, q.event, q.request_id).order_by(q.seq).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    entries = [QueueEntry(r.seq, r.statement_id, r.event) for r in conn.execute(query)]
+    entries = [
+        QueueEntry(r.seq, r.statement_id, r.event, r.request_id) for r in conn.execute(query)
+    ]
     if entries:
         conn.execute(
             processing_queue.delete().where(processing_queue.c.seq.in_([e.seq for e in entries]))

@@ -26,6 +26,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from lrs_connector import logs
 from lrs_connector.readiness.model import EvidenceItem, ScoringModel
 from lrs_connector.readiness.scoring import CellState, Readiness, Scorer, cell_state
 from lrs_connector.store import database
@@ -363,6 +364,9 @@ def update(
                 "previous_level": None if previous is None else previous.level,
                 "computed_at": now.isoformat(),
             }
+            carried = logs.carried().ids  # the requests behind this batch, for delivery logs
+            if carried:
+                payload["request_ids"] = list(carried)
             messages.append(
                 (learner, role_iri, "role", orjson.dumps(payload).decode(), when, "pending")
             )

@@ -29,7 +29,7 @@ _STATEMENT_COLUMNS = (
     "voided",
     "body",
 )
-_QUEUE_COLUMNS = ("statement_id", "event", "enqueued_at")
+_QUEUE_COLUMNS = ("statement_id", "event", "enqueued_at", "request_id")
 
 
 def _cursor(conn: Connection):
@@ -87,8 +87,10 @@ def insert(
     source_id: int | None,
     via: str,
     received_at: datetime,
+    request_id: str | None = None,
 ) -> list[str]:
-    """Store new statements, apply voiding both ways, and queue them for processing.
+    """Store new statements, apply voiding both ways, and queue them for processing (with the
+    id of the request that brought them, which processing and delivery log).
 
     Voiding is order-independent: a voiding statement voids a target already stored, and a
     statement arriving after the statement that voids it is stored as voided. A voiding
@@ -118,7 +120,8 @@ def insert(
         for r in records
     ]
     _insert_many(conn, statements, _STATEMENT_COLUMNS, rows)
-    _insert_many(conn, processing_queue, _QUEUE_COLUMNS, [(i, "stored", at) for i in ids])
+    queued = [(i, "stored", at, request_id) for i in ids]
+    _insert_many(conn, processing_queue, _QUEUE_COLUMNS, queued)
 
     targets = [r.voids for r in records if r.voids]
     if targets:
@@ -127,7 +130,8 @@ def insert(
             conn.execute(
                 processing_queue.insert(),
                 [
-                    {"statement_id": t, "event": "voided", "enqueued_at": received_at}
+                    {"statement_id": t, "event": "voided", "enqueued_at": received_at,
+                     "request_id": request_id}
                     for t in newly_voided
                 ],
             )

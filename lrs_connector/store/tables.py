@@ -101,6 +101,8 @@ processing_queue = sa.Table(
     # "stored": a new statement to map; "voided": a stored statement that must stop counting.
     sa.Column("event", sa.String(16), nullable=False),
     sa.Column("enqueued_at", Timestamp(), nullable=False),
+    # X-Request-Id of the request that stored the statement, so processing logs it (logs.py)
+    sa.Column("request_id", sa.String(64), nullable=True),
 )
 
 quarantine = sa.Table(

@@ -1,24 +1,23 @@
 """Per-request bookkeeping: a request id (taken from X-Request-Id when sane, else new) that
-every log line of the request carries and the answer echoes, and the latency histogram."""
+every log line of the request carries, the answer echoes and intake stores with the statements
+it queues (so processing and delivery log it too), and the latency histogram."""
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
 from flask import Flask, Response, g, request
 
-from lrs_connector import metrics
-
-_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+from lrs_connector import logs, metrics
 
 
 def register(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = given if logs.SANE_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id_token = logs.begin([g.request_id])
         g.started = time.perf_counter()
 
     @app.after_request
@@ -31,3 +30,9 @@ def register(app: Flask) -> None:
                 rule, request.method, f"{response.status_code // 100}xx"
             ).observe(time.perf_counter() - started)
         return response
+
+    @app.teardown_request
+    def _forget(_error: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            logs.end(token)

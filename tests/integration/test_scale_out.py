@@ -1,5 +1,7 @@
 """Scale out on PostgreSQL: two web processes, two processing workers and two delivery workers
-on one database share the work; nothing is processed or delivered twice."""
+on one database share the work; nothing is processed or delivered twice, the result is what one
+process alone makes of the same statements, and each POST's X-Request-Id is in the log lines of
+the batches that processed its statements and of the deliveries that followed."""
 
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from lrs_connector import demo
-from lrs_connector.store import database
+from lrs_connector import demo, processing
+from lrs_connector.app import create_app
+from lrs_connector.settings import load_settings
+from lrs_connector.store import database, schema
 from lrs_connector.store.holders import SOURCES
 from tests.conftest import POSTGRES_URL
 from tests.delivery.receiver import start as start_receiver
@@ -52,6 +56,50 @@ def _statements() -> list[dict]:
             "homePage": "https://moodle.example.org", "name": f"u{n % 400}"}}
         out.append(statement)
     return out
+
+
+_BRACKETS = re.compile(r"\[([^\]]*)\]: (processed a batch of \d+|delivered \d+ to hr)")
+
+
+def _carried(text: str, what: str) -> list[set[str]]:
+    """The request ids of each log line about `what` (text format: `name [ids]: message`)."""
+    return [set(ids.split(" +")[0].split(",")) - {"-"}
+            for ids, message in _BRACKETS.findall(text) if message.startswith(what)]
+
+
+def _outcome(engine) -> tuple[set[str], set[tuple]]:
+    """Evidence keys, and readiness by learner name: what processing made of the statements."""
+    with database.read(engine) as conn:
+        keys = set(conn.execute(sa.text("SELECT key FROM evidence")).scalars())
+        roles = {(name, role, round(score, 1), level) for name, role, score, level in conn.execute(
+            sa.text("SELECT l.name, r.role, r.score, r.level FROM readiness_roles r "
+                    "JOIN learners l ON l.id = r.learner_id"))}
+    return keys, roles
+
+
+def _one_process(statements: list[dict], tmp_path: Path) -> tuple[set[str], set[tuple]]:
+    """The same statements stored and processed by one process on SQLite: the reference."""
+    settings = load_settings(environ={}, overrides={
+        "database_url": f"sqlite:///{tmp_path / 'reference.db'}",
+        "data_dir": str(tmp_path / "reference"), "log_format": "text",
+        "public_base_url": "http://127.0.0.1:8080"})
+    app = create_app(settings)
+    engine = app.extensions["lrs_engine"]
+    schema.upgrade(engine)
+    try:
+        with database.write(engine) as conn:
+            _, credential = SOURCES.add(conn, "scale")
+        client = app.test_client()
+        for start in range(0, len(statements), 500):
+            answer = client.post("/xapi/statements", json=statements[start : start + 500],
+                                 auth=(credential.key, credential.secret),
+                                 headers={"X-Experience-API-Version": "1.0.3"})
+            assert answer.status_code == 200, answer.get_json()
+        while processing.process_batch(engine, 1000):
+            pass
+        return _outcome(engine)
+    finally:
+        engine.dispose()
 
 
 def _wait(condition, seconds: float) -> None:
@@ -108,7 +156,8 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
             return requests.post(
                 f"http://127.0.0.1:{port}/xapi/statements", json=chunks[index], timeout=60,
                 auth=(credential.key, credential.secret),
-                headers={"X-Experience-API-Version": "1.0.3"}).status_code
+                headers={"X-Experience-API-Version": "1.0.3",
+                         "X-Request-Id": f"scale-{index}"}).status_code
 
         launch("process0", "process")
         launch("process1", "process")
@@ -140,14 +189,12 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
     text = {name: path.read_text() for name, path in logs.items()}
     with database.read(engine) as conn:
         stored = conn.execute(sa.text("SELECT COUNT(*) FROM statements")).scalar()
-        by_statement = conn.execute(sa.text(
-            "SELECT COUNT(DISTINCT statement_id) FROM evidence")).scalar()
-        rows = conn.execute(sa.text("SELECT COUNT(*) FROM evidence")).scalar()
-        keys = conn.execute(sa.text("SELECT COUNT(DISTINCT key) FROM evidence")).scalar()
         deliveries = conn.execute(sa.text("SELECT COUNT(*) FROM deliveries")).scalar()
     assert stored == STATEMENTS
-    assert rows == keys and by_statement > 0  # each piece of evidence once
-    processed = {n: sum(int(m) for m in re.findall(r"processed (\d+) statement", text[n]))
+    keys, roles = _outcome(engine)
+    assert keys and roles and (keys, roles) == _one_process(statements, tmp_path)
+    # each worker logs every batch it committed ("processed a batch of N statement(s)")
+    processed = {n: sum(int(m) for m in re.findall(r"processed a batch of (\d+)", text[n]))
                  for n in ("process0", "process1")}
     assert sum(processed.values()) == STATEMENTS and min(processed.values()) > 0, processed
     delivered = {n: len(re.findall(r"delivered \d+ to hr", text[n]))
@@ -160,6 +207,14 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
     assert {(e["learner"]["id"], e["readiness"]["role"]) for e in events} and \
         len({(e["learner"]["id"], e["readiness"]["role"]) for e in events}) == deliveries
     assert all(r.signed for r in receiver.received)
+
+    # request ids: every POST's id is in a batch line, and every delivery line carries some
+    posted = {f"scale-{index}" for index in range(len(chunks))}
+    batches = [ids for n in ("process0", "process1") for ids in _carried(text[n], "processed")]
+    assert all(batches) and set().union(*batches) == posted
+    pushed = [ids for n in ("worker0", "worker1") for ids in _carried(text[n], "delivered")]
+    assert len(pushed) == sum(delivered.values()) and all(pushed)
+    assert set().union(*pushed) <= posted
 
 
 def _answers(port: int) -> bool:
