@@ -27,7 +27,12 @@ import requests
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from lrs_connector.lms import lti
-from lrs_connector.lms.config import TargetConfigError, TargetContext, read_secret
+from lrs_connector.lms.config import (
+    TargetConfigError,
+    TargetContext,
+    check_one_credential,
+    read_secret,
+)
 from lrs_connector.lms.lti import Answer, excerpt, raise_for, send
 from lrs_connector.lms.targets import (
     DEFAULT_TIMEOUT,
@@ -78,9 +83,7 @@ class ConfigSchema(Schema):
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
-        given = [k for k in ("token", "token_file", "token_env") if data.get(k)]
-        if len(given) != 1:
-            raise ValidationError("give exactly one of token_file, token_env or token", "token")
+        check_one_credential(data, "token")
         match = data.get("match") or []
         if len(set(match)) != len(match):
             raise ValidationError("each way of matching may be named once", "match")

@@ -110,11 +110,23 @@ def check_all(raw: str | Mapping[str, Any]) -> None:
         validate(name, table)
 
 
+def _credential_keys(config: Mapping[str, Any], field: str) -> list[str]:
+    return [k for k in (f"{field}_file", f"{field}_env", field) if config.get(k)]
+
+
+def check_one_credential(data: Mapping[str, Any], field: str) -> None:
+    """For a target's ConfigSchema: exactly one of `<field>_file`, `<field>_env`, `<field>`."""
+    if len(_credential_keys(data, field)) != 1:
+        raise ValidationError(
+            f"give exactly one of {field}_file, {field}_env or {field}", field
+        )
+
+
 def read_secret(
     config: Mapping[str, Any], field: str, where: str, environ: Mapping[str, str] = os.environ
 ) -> Secret:
     """A credential given as `<field>_file`, `<field>_env` or `<field>` (exactly one)."""
-    given = [k for k in (f"{field}_file", f"{field}_env", field) if config.get(k)]
+    given = _credential_keys(config, field)
     if len(given) != 1:
         raise TargetConfigError(
             f"{where}: give exactly one of {field}_file, {field}_env or {field}"

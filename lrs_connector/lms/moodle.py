@@ -27,7 +27,7 @@ import orjson
 import requests
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from lrs_connector.lms.config import TargetContext, read_secret
+from lrs_connector.lms.config import TargetContext, check_one_credential, read_secret
 from lrs_connector.lms.targets import (
     DEFAULT_TIMEOUT,
     Change,
@@ -178,9 +178,7 @@ class ConfigSchema(Schema):
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:
-        given = [k for k in ("token_file", "token_env", "token") if data.get(k)]
-        if len(given) != 1:
-            raise ValidationError("give exactly one of token_file, token_env or token", "token")
+        check_one_credential(data, "token")
         url = data.get("url", "")
         if "?" in url or "#" in url:
             raise ValidationError("the site URL (Moodle's wwwroot) takes no query or fragment",

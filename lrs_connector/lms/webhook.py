@@ -16,9 +16,14 @@ from typing import Any
 
 import orjson
 import requests
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
 
-from lrs_connector.lms.config import TargetConfigError, TargetContext, read_secret
+from lrs_connector.lms.config import (
+    TargetConfigError,
+    TargetContext,
+    check_one_credential,
+    read_secret,
+)
 from lrs_connector.lms.targets import (
     Change,
     Finding,
@@ -44,10 +49,7 @@ class ConfigSchema(Schema):
 
     @validates_schema
     def _one_secret(self, data: dict, **kwargs: Any) -> None:
-        given = [k for k in ("secret", "secret_file", "secret_env") if data.get(k)]
-        if len(given) != 1:
-            raise ValidationError("give exactly one of secret_file, secret_env or secret",
-                                  "secret")
+        check_one_credential(data, "secret")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
