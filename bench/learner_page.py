@@ -112,7 +112,8 @@ def main() -> None:
                 started = time.perf_counter()
                 scorer = store.scorer()
                 with database.read(engine) as conn:
-                    result = store.learner_readiness(conn, 1)
+                    result = store.learner_readiness(
+                        conn, 1, strongest=learner_view.EVIDENCE_PER_COMPETENCY)
                     data = report(scorer, result, learner_id=1,
                                   activities=store.activities(conn),
                                   history=store.history(conn, 1, None, 200))

@@ -7,6 +7,7 @@ evidence row, so scoring does not depend on how the mapping stage stores its row
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -86,7 +87,7 @@ class ScoringModel:
         if len(set(names)) != len(names) or not all(names):
             raise ModelError("level names must be non-empty and distinct", "levels")
 
-    @property
+    @functools.cached_property
     def half_life_us(self) -> int:
         """The half-life in whole microseconds (time is integer microseconds, so exact)."""
         return round(self.half_life_days * 86_400_000_000)
@@ -161,6 +162,7 @@ class CellScore:
     strength: float  # net evidence strength (may be below 0; proficiency is then 0)
     items: tuple[ItemScore, ...]
     next_change: datetime | None  # when an item expires or a future-dated one starts counting
+    counted: int = 0  # how many items count (``items`` may hold only the strongest of them)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

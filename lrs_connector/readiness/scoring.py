@@ -4,19 +4,24 @@ The arithmetic is arranged so the properties docs/scoring.md promises hold exact
 point, not only on paper:
 
 * time is integer microseconds; a moment ``t`` is split into ``q`` whole half-lives and a
-  remainder, so ``2^(t/h) = 2^q · 2^(rem/h)`` and powers of two scale exactly (``ldexp``);
-* a cell's evidence is summed once, with ``math.fsum`` (correctly rounded, so the order of the
-  items cannot matter), into a total that does not depend on the moment of scoring; the moment
-  only multiplies that total by ``2^(-(at)/h)``, a factor that falls as time passes;
+  remainder, so ``2^(t/h) = 2^q · 2^(rem/h)`` and powers of two scale exactly;
+* a cell's evidence is summed exactly, as an integer count of ``2^-EXACT_BITS`` units (every
+  item's scaled strength is a float, so a dyadic rational), into a total that does not depend
+  on the moment of scoring nor on the order of the items; the moment only multiplies that total
+  by ``2^(-(at)/h)``, a factor that falls as time passes. Because the sum is exact, new evidence
+  is added to a stored cell without reading the old (``add_to_state``) and the result is the
+  same float as summing everything again;
 * every later step (the saturating curve, means, minimums, weighted sums) is monotone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from lrs_connector.frameworks.model import Framework, Role
 from lrs_connector.readiness.model import (
@@ -32,6 +37,9 @@ from lrs_connector.readiness.model import (
 MAX_WEIGHT = 1_000.0
 MIN_STRENGTH = 1e-9  # items weaker than this (before decay) count as nothing
 MAX_SPREAD = 1_000  # items over 1,000 half-lives older than a cell's newest count as nothing
+# Units of the exact sums: 2^-128. A counted item's scaled strength is at least MIN_STRENGTH
+# (2^-29.9) with a 53-bit mantissa, so its lowest bit is above 2^-83: every one is whole.
+EXACT_BITS = 128
 _LN2 = math.log(2.0)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -41,19 +49,31 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // _MICROSECOND
 
 
-@dataclass(frozen=True, slots=True)
-class CellState:
+class CellState(NamedTuple):
     """What a cell's proficiency at any moment depends on, while no item starts or expires.
 
-    ``total`` is the fsum of the counted items' strengths scaled to ``2^(t_i/h - scale)``;
-    ``next_change`` is the first moment an item expires or a future-dated item starts counting
-    (the state must be recomputed from evidence at or after it).
+    ``exact`` is the exact sum of the counted items' strengths scaled to ``2^(t_i/h - low)``,
+    in units of ``2^-EXACT_BITS``, where ``low`` is the whole half-lives of the oldest counted
+    item; ``total`` is that sum scaled to ``2^(t_i/h - scale)`` (``scale``: the newest item's
+    whole half-lives), correctly rounded to a float. ``next_change`` is the first moment an item
+    expires or a future-dated item starts counting (the state must be recomputed from evidence
+    at or after it). A named tuple: stored cells are read by the thousand per batch.
     """
 
     total: float
     scale: int
     counted: int
     next_change: datetime | None
+    exact: int = 0
+    low: int = 0
+
+
+def state_key(model: ScoringModel) -> str:
+    """A short fingerprint of the parameters a CellState depends on (half-life and kind
+    weights; not the curve or the levels): a stored state under another key is stale."""
+    described = repr((model.half_life_us, sorted(model.kind_weights.items()),
+                      model.other_kind_weight, MIN_STRENGTH, MAX_SPREAD, EXACT_BITS))
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
 def base_strength(item: EvidenceItem, model: ScoringModel) -> float:
@@ -106,6 +126,57 @@ def _state(
     items: Iterable[EvidenceItem], at_us: int, model: ScoringModel
 ) -> tuple[CellState, list[tuple[EvidenceItem, int, int, float, float]]]:
     counted, change = _counted(items, at_us, model)
+    split = _split(counted, model)
+    next_change = None if change is None else _moment(change)
+    if not split:
+        return CellState(0.0, 0, 0, next_change), []
+    scale = max(entry[1] for entry in split)
+    floor = scale - MAX_SPREAD
+    kept = [entry for entry in split if entry[1] >= floor]
+    low = min(entry[1] for entry in kept)
+    exact = sum(_units(entry[3], entry[1] - low) for entry in kept)
+    return CellState(_total(exact, low, scale), scale, len(kept), next_change, exact, low), kept
+
+
+def add_to_state(
+    state: CellState, items: Iterable[EvidenceItem], at: datetime, model: ScoringModel
+) -> CellState | None:
+    """``state`` with ``items`` (evidence it does not count yet) added, exactly as if the cell
+    were summed again with them; None when only summing the cell again can tell (the state's
+    counted set changed by ``at``, or the new items push old ones past ``MAX_SPREAD``)."""
+    at_us = micros(at)
+    if state.next_change is not None and micros(state.next_change) <= at_us:
+        return None
+    counted, change = _counted(items, at_us, model)
+    next_change = state.next_change
+    if change is not None:
+        moment = _moment(change)
+        next_change = moment if next_change is None or moment < next_change else next_change
+    split = _split(counted, model)
+    if not split:
+        return CellState(state.total, state.scale, state.counted, next_change, state.exact,
+                         state.low)
+    newest = max(entry[1] for entry in split)
+    scale = max(state.scale, newest) if state.counted else newest
+    floor = scale - MAX_SPREAD
+    if state.counted and state.low < floor:
+        return None
+    kept = [entry for entry in split if entry[1] >= floor]
+    if not kept:
+        return CellState(state.total, state.scale, state.counted, next_change, state.exact,
+                         state.low)
+    lowest = min(entry[1] for entry in kept)
+    low = min(state.low, lowest) if state.counted else lowest
+    exact = (state.exact << (state.low - low)) if state.counted else 0
+    exact += sum(_units(entry[3], entry[1] - low) for entry in kept)
+    return CellState(_total(exact, low, scale), scale, state.counted + len(kept), next_change,
+                     exact, low)
+
+
+def _split(
+    counted: list[tuple[EvidenceItem, int, float]], model: ScoringModel
+) -> list[tuple[EvidenceItem, int, float, float, float]]:
+    """(item, whole half-lives, 2^(rest/h), scaled strength, base strength) per counted item."""
     half_life = model.half_life_us
     exp2 = math.exp2
     split = []
@@ -113,15 +184,22 @@ def _state(
         whole, rest = divmod(moment, half_life)
         factor = exp2(rest / half_life)
         split.append((item, whole, factor, strength * factor, strength))
-    next_change = None if change is None else EPOCH + timedelta(microseconds=change)
-    if not split:
-        return CellState(0.0, 0, 0, next_change), []
-    scale = max(entry[1] for entry in split)
-    floor = scale - MAX_SPREAD
-    kept = [entry for entry in split if entry[1] >= floor]
-    ldexp = math.ldexp
-    total = math.fsum([ldexp(entry[3], entry[1] - scale) for entry in kept])
-    return CellState(total, scale, len(kept), next_change), kept
+    return split
+
+
+def _units(value: float, shift: int) -> int:
+    """``value · 2^shift`` in units of 2^-EXACT_BITS, exactly (``shift`` ≥ 0)."""
+    numerator, denominator = value.as_integer_ratio()
+    return numerator << (EXACT_BITS + shift - denominator.bit_length() + 1)
+
+
+def _total(exact: int, low: int, scale: int) -> float:
+    """``exact · 2^(low - scale - EXACT_BITS)`` correctly rounded (int division is)."""
+    return exact / (1 << (EXACT_BITS + scale - low))
+
+
+def _moment(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
 
 
 def strength_at(state: CellState, at: datetime, model: ScoringModel) -> float:
@@ -145,12 +223,30 @@ def score_cell(
     target: str, items: Sequence[EvidenceItem], at: datetime, top: float, model: ScoringModel
 ) -> CellScore:
     """A target's proficiency at ``at`` from its own evidence, with each item's part in it."""
+    state, kept = _state(items, micros(at), model)
+    return _explained(target, state, kept, at, top, model)
+
+
+def explain_state(
+    target: str, state: CellState, items: Sequence[EvidenceItem], at: datetime, top: float,
+    model: ScoringModel,
+) -> CellScore:
+    """A stored cell's proficiency at ``at`` with the part of some of its items in it (the
+    strongest few a page shows; they must be among the items ``state`` counts)."""
     at_us = micros(at)
-    state, kept = _state(items, at_us, model)
+    counted, _ = _counted(items, at_us, model)
+    floor = state.scale - MAX_SPREAD
+    kept = [entry for entry in _split(counted, model) if entry[1] >= floor]
+    return _explained(target, state, kept, at, top, model)
+
+
+def _explained(
+    target: str, state: CellState, kept: list, at: datetime, top: float, model: ScoringModel
+) -> CellScore:
     strength = strength_at(state, at, model)
     value = proficiency(strength, top, model)
     half_life = model.half_life_us
-    whole_at, rest_at = divmod(at_us, half_life)
+    whole_at, rest_at = divmod(micros(at), half_life)
     now_factor = math.exp2(-rest_at / half_life)
     ratio = value / strength if strength > 0.0 else 0.0
     ldexp = math.ldexp
@@ -160,7 +256,7 @@ def score_cell(
         item_strength = base * decay
         scored.append(ItemScore(item, decay, item_strength, ratio * item_strength))
     scored.sort(key=_item_order)
-    return CellScore(target, value, strength, tuple(scored), state.next_change)
+    return CellScore(target, value, strength, tuple(scored), state.next_change, state.counted)
 
 
 def _item_order(score: ItemScore) -> tuple:
@@ -248,6 +344,27 @@ class Scorer:
                   math.fsum(q.weight for q in role.requirements))
             for iri, role in framework.roles.items()
         }
+        self._plan()
+
+    def _plan(self) -> None:
+        """Positions for ``role_scores``: every target in roll-up order (a slot of 0 at the end
+        stands for targets the framework lacks), what each averages, each role's terms."""
+        order = [*self._order, *self._dimensions]
+        index = {iri: n for n, iri in enumerate(order)}
+        missing = len(order)
+        self._slots = tuple(order)
+        below = [(iri, self.children[iri]) for iri in self._order] + [
+            (iri, self.tagged[iri]) for iri in self._dimensions
+        ]
+        self._averages = tuple(
+            (index[iri], tuple(index[k] for k in kids)) for iri, kids in below if kids
+        )
+        self._role_terms = tuple(
+            (iri, role.code, total,
+             tuple((index.get(q.target, missing), q.weight, q.proficiency) for q in requirements))
+            for iri, role in self.framework.roles.items()
+            for requirements, total in [self._requirements[iri]]
+        )
 
     def _bottom_up(self) -> list[str]:
         """Competencies with every child before its parent."""
@@ -280,6 +397,25 @@ class Scorer:
 
     def proficiency_at(self, state: CellState, at: datetime) -> float:
         return proficiency(strength_at(state, at, self.model), self.top, self.model)
+
+    def proficiencies_at(self, states: Mapping[str, CellState], at: datetime) -> dict[str, float]:
+        """``proficiency_at`` of many states at one moment (the moment is split once)."""
+        model = self.model
+        half_life = model.half_life_us
+        whole, rest = divmod(micros(at), half_life)
+        now_factor = math.exp2(-rest / half_life)
+        rate = _LN2 / model.half_strength
+        top = self.top
+        ldexp = math.ldexp
+        expm1 = math.expm1
+        out = {}
+        for target, state in states.items():
+            if state.counted == 0 or whole - state.scale > MAX_SPREAD:
+                out[target] = 0.0
+                continue
+            strength = ldexp(state.total, state.scale - whole) * now_factor
+            out[target] = top * -expm1(-strength * rate) if strength > 0.0 else 0.0
+        return out
 
     # -- roll-up --
 
@@ -332,34 +468,25 @@ class Scorer:
         """{role IRI: (score, level, code)} from own proficiencies: the arithmetic of
         ``targets`` and ``role`` (the same sums in the same order, so the same numbers),
         without the explanation objects the incremental path does not need."""
-        value: dict[str, float] = {}
         fsum = math.fsum
-        for iri in self._order:
-            mine = own.get(iri, 0.0)
-            kids = self.children[iri]
-            if kids:
-                derived = fsum([value[k] for k in kids]) / len(kids)
-                value[iri] = max(mine, derived)
-            else:
-                value[iri] = mine
-        for iri in self._dimensions:
-            mine = own.get(iri, 0.0)
-            tagged = self.tagged[iri]
-            value[iri] = max(mine, fsum([value[c] for c in tagged]) / len(tagged)) if tagged \
-                else mine
+        value = [own.get(iri, 0.0) for iri in self._slots]
+        value.append(0.0)
+        for position, kids in self._averages:
+            derived = fsum([value[k] for k in kids]) / len(kids)
+            if derived > value[position]:
+                value[position] = derived
+        level = self.model.level
         out = {}
-        for iri, role in self.framework.roles.items():
-            requirements, total_weight = self._requirements[iri]
+        for iri, code, total_weight, terms in self._role_terms:
             if total_weight > 0:
                 parts = []
-                for q in requirements:
-                    got = value.get(q.target, 0.0)
-                    attainment = 1.0 if q.proficiency <= 0 else min(1.0, got / q.proficiency)
-                    parts.append(q.weight * attainment)
+                for position, weight, required in terms:
+                    attained = 1.0 if required <= 0 else value[position] / required
+                    parts.append(weight * (attained if attained < 1.0 else 1.0))
                 score = min(100.0, max(0.0, 100.0 * fsum(parts) / total_weight))
             else:
                 score = 0.0
-            out[iri] = (score, self.model.level(score), role.code)
+            out[iri] = (score, level(score), code)
         return out
 
     def readiness(self, items: Iterable[EvidenceItem], at: datetime) -> Readiness:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lrs_connector.store.tables import Timestamp, metadata
+from lrs_connector.store.tables import BigId, Timestamp, metadata
 
 mapping_versions = sa.Table(
     "mapping_versions",
@@ -38,7 +38,9 @@ sa.Index(
 evidence = sa.Table(
     "evidence",
     metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
+    # ids grow with every row written: a readiness cell remembers the highest it counts
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
     sa.Column("statement_id", sa.String(36), nullable=False),
     sa.Column("learner_id", sa.BigInteger, sa.ForeignKey("learners.id"), nullable=False),
     # The actor's alias key that named the learner: `learners split` moves evidence by it.

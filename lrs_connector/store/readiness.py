@@ -17,10 +17,13 @@ path (bench/readiness.py).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -28,17 +31,27 @@ from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector import logs
 from lrs_connector.readiness.model import EvidenceItem, ScoringModel
-from lrs_connector.readiness.scoring import CellState, Readiness, Scorer, cell_state
+from lrs_connector.readiness.scoring import (
+    MIN_STRENGTH,
+    CellState,
+    Readiness,
+    Scorer,
+    add_to_state,
+    cell_state,
+    explain_state,
+    state_key,
+)
 from lrs_connector.store import database
 from lrs_connector.store.readiness_tables import (
     outbox,
     readiness_snapshots,
 )
 
+_LN2 = math.log(2.0)
 _CHUNK = 400  # (learner, target) pairs or learners per IN list: well under SQLite's limits
 _EVIDENCE_COLUMNS = (
     "learner_id, key, statement_id, target, rule_id, mapping_version, weight, polarity, kind, "
-    "confidence, timestamp, valid_until"
+    "confidence, timestamp, valid_until, id"
 )
 
 
@@ -104,9 +117,9 @@ def _utc(value) -> datetime | None:
 def _db_time(conn: Connection, moment: datetime | None):
     if moment is None:
         return None
-    naive = moment.astimezone(UTC).replace(tzinfo=None)
+    naive = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).replace(tzinfo=None)
     if conn.dialect.name == "sqlite":
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return naive.isoformat(" ", "microseconds")  # as strftime("%Y-%m-%d %H:%M:%S.%f")
     return naive
 
 
@@ -154,20 +167,51 @@ def evidence_of(conn: Connection, learner_ids: Sequence[int]) -> dict[int, list[
     return out
 
 
+@dataclass(slots=True)
+class CellRows:
+    """A cell's counted evidence as read, and the highest evidence id among it."""
+
+    items: list[EvidenceItem]
+    upto: int = 0
+
+
+def _collect(rows: Iterable[tuple], out: dict[tuple[int, str], CellRows] | None = None
+             ) -> dict[tuple[int, str], CellRows]:
+    out = {} if out is None else out
+    for row in rows:
+        found = out.get((row[0], row[3]))
+        if found is None:
+            found = out[(row[0], row[3])] = CellRows([])
+        found.items.append(_item(row))
+        if row[12] > found.upto:
+            found.upto = row[12]
+    return out
+
+
 def _evidence_of_cells(
     conn: Connection, pairs: Iterable[tuple[int, str]]
-) -> dict[tuple[int, str], list[EvidenceItem]]:
+) -> dict[tuple[int, str], CellRows]:
     """Counted evidence of (learner, target) cells."""
-    out: dict[tuple[int, str], list[EvidenceItem]] = {}
+    return _evidence_after(conn, dict.fromkeys(pairs, 0))
+
+
+def _evidence_after(
+    conn: Connection, cells: dict[tuple[int, str], int]
+) -> dict[tuple[int, str], CellRows]:
+    """Counted evidence of each (learner, target) cell with an id above the given one: what a
+    stored cell does not count yet (ids start at 1). A join with the cells as a CTE, because
+    SQLite scans the whole table for a row-value ``IN (VALUES …)``."""
+    out: dict[tuple[int, str], CellRows] = {}
     mark = _mark(conn)
-    for chunk in _chunks(sorted(set(pairs))):
-        rows = ", ".join([f"({mark}, {mark})"] * len(chunk))
+    for chunk in _chunks(sorted(cells.items())):
+        rows = ", ".join([f"({mark}, {mark}, {mark})"] * len(chunk))
+        columns = ", ".join(f"e.{name.strip()}" for name in _EVIDENCE_COLUMNS.split(","))
         sql = (
-            f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE retracted = {_false(conn)} "
-            f"AND (learner_id, target) IN (VALUES {rows})"
+            f"WITH v (learner, target, upto) AS (VALUES {rows}) SELECT {columns} "
+            "FROM evidence e JOIN v ON e.learner_id = v.learner AND e.target = v.target "
+            f"AND e.id > v.upto WHERE e.retracted = {_false(conn)}"
         )
-        for row in _fetch(conn, sql, [v for pair in chunk for v in pair]):
-            out.setdefault((row[0], row[3]), []).append(_item(row))
+        _collect(_fetch(conn, sql, [v for (cell, upto) in chunk for v in (*cell, upto)]), out)
     return out
 
 
@@ -184,16 +228,44 @@ class StoredRole:
     level: str
 
 
-def _stored_cells(conn: Connection, learner_ids: Sequence[int]) -> dict[int, dict[str, CellState]]:
-    out: dict[int, dict[str, CellState]] = {}
+class StoredCell(NamedTuple):
+    """A cell's state as stored: ``upto`` is the highest evidence id it counts (or saw) and
+    ``key`` the model fingerprint it was computed under (None for cells stored before exact
+    sums were kept: they are summed again when next touched). ``state`` leaves out the exact
+    sum (most stored cells are only scored); ``exact_state`` parses it."""
+
+    state: CellState
+    exact: str | None
+    low: int | None
+    upto: int | None
+    key: str | None
+
+    def extends(self, key: str) -> bool:
+        return self.key == key and self.exact is not None and self.upto is not None
+
+    def exact_state(self) -> CellState:
+        return self.state._replace(exact=int(self.exact or "0", 16), low=self.low or 0)
+
+
+_CELL_COLUMNS = "learner_id, target, total, scale, counted, next_change, exact, low, upto, model"
+
+
+def _stored_cell(row: tuple) -> StoredCell:
+    next_change = _utc(row[5]) if row[5] is not None else None
+    return StoredCell(CellState(row[2], row[3], row[4], next_change), row[6], row[7], row[8],
+                      row[9])
+
+
+def _stored_cells(conn: Connection, learner_ids: Sequence[int]) -> dict[int, dict[str, StoredCell]]:
+    out: dict[int, dict[str, StoredCell]] = {}
     mark = _mark(conn)
     for chunk in _chunks(sorted(set(learner_ids))):
         sql = (
-            "SELECT learner_id, target, total, scale, counted, next_change FROM readiness_cells "
+            f"SELECT {_CELL_COLUMNS} FROM readiness_cells "
             f"WHERE learner_id IN ({', '.join([mark] * len(chunk))})"
         )
         for row in _fetch(conn, sql, chunk):
-            out.setdefault(row[0], {})[row[1]] = CellState(row[2], row[3], row[4], _utc(row[5]))
+            out.setdefault(row[0], {})[row[1]] = _stored_cell(row)
     return out
 
 
@@ -230,6 +302,7 @@ class Outcome:
     learners: int = 0
     cells: int = 0
     changes: int = 0  # role scores whose rounded score or level changed (snapshots, outbox)
+    extended: int = 0  # cells updated from their new evidence only (the rest were summed again)
 
 
 # Namespace of the PostgreSQL advisory locks that serialise readiness writes per learner.
@@ -254,42 +327,63 @@ def lock_learners(conn: Connection, learner_ids: Sequence[int]) -> None:
 
 def readiness_handler(conn: Connection, entries: Sequence) -> None:
     """Processing handler (after the mapping handler, same transaction): the cells the batch's
-    statements touched, their roll-ups, snapshots and outbox entries."""
+    statements touched, their roll-ups, snapshots and outbox entries.
+
+    With each touched cell comes the lowest id among the batch's evidence rows in it (retracted
+    ones included): a stored cell that counts up to a lower id only needs the rows after it;
+    one that already saw such a row (a voided statement's, or a row reinstated) is summed
+    again.
+    """
     ids = sorted({entry.statement_id for entry in entries})
     if not ids:
         return
     touched: dict[int, set[str]] = {}
+    first: dict[tuple[int, str], int] = {}
     mark = _mark(conn)
     for chunk in _chunks(ids):
         sql = (
-            "SELECT DISTINCT learner_id, target FROM evidence "
-            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))})"
+            "SELECT learner_id, target, MIN(id) FROM evidence "
+            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))}) GROUP BY learner_id, target"
         )
-        for learner_id, target in _fetch(conn, sql, chunk):
+        for learner_id, target, lowest in _fetch(conn, sql, chunk):
             touched.setdefault(learner_id, set()).add(target)
+            cell = (learner_id, target)
+            first[cell] = min(lowest, first.get(cell, lowest))
     if touched:
-        update(conn, touched, datetime.now(UTC))
+        update(conn, touched, datetime.now(UTC), first_new=first)
 
 
 def recompute(conn: Connection, learner_ids: Sequence[int], now: datetime | None = None) -> Outcome:
     """Recompute whole learners from their evidence (after a merge, split or replay)."""
     now = now or datetime.now(UTC)
     lock_learners(conn, learner_ids)
-    found = evidence_of(conn, learner_ids)
+    found = _collect(_rows_of_learners(conn, learner_ids))
     stored = _stored_cells(conn, learner_ids)
-    touched = {
-        learner: {i.target for i in found.get(learner, ())} | set(stored.get(learner, {}))
-        for learner in learner_ids
-    }
-    return update(conn, touched, now, evidence_by_cell=_by_cell(found), stored_cells=stored)
+    return update(conn, _cells_of(learner_ids, found, stored), now, evidence_by_cell=found,
+                  stored_cells=stored)
 
 
-def _by_cell(found: dict[int, list[EvidenceItem]]) -> dict[tuple[int, str], list[EvidenceItem]]:
-    out: dict[tuple[int, str], list[EvidenceItem]] = {}
-    for learner, items in found.items():
-        for item in items:
-            out.setdefault((learner, item.target), []).append(item)
-    return out
+def _rows_of_learners(conn: Connection, learner_ids: Sequence[int]) -> Iterator[tuple]:
+    mark = _mark(conn)
+    for chunk in _chunks(sorted(set(learner_ids))):
+        sql = (
+            f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE retracted = {_false(conn)} "
+            f"AND learner_id IN ({', '.join([mark] * len(chunk))})"
+        )
+        yield from _fetch(conn, sql, chunk)
+
+
+def _cells_of(
+    learner_ids: Iterable[int],
+    found: dict[tuple[int, str], CellRows],
+    stored: dict[int, dict[str, StoredCell]],
+) -> dict[int, set[str]]:
+    """Every cell of the learners: with evidence now, or stored before."""
+    touched: dict[int, set[str]] = {learner: set(stored.get(learner, ())) for learner in
+                                    learner_ids}
+    for learner, target in found:
+        touched.setdefault(learner, set()).add(target)
+    return touched
 
 
 def update(
@@ -298,23 +392,40 @@ def update(
     now: datetime,
     *,
     model: ScoringModel | None = None,
-    evidence_by_cell: dict[tuple[int, str], list[EvidenceItem]] | None = None,
-    stored_cells: dict[int, dict[str, CellState]] | None = None,
+    evidence_by_cell: dict[tuple[int, str], CellRows] | None = None,
+    stored_cells: dict[int, dict[str, StoredCell]] | None = None,
+    first_new: dict[tuple[int, str], int] | None = None,
 ) -> Outcome:
     """Recompute the ``touched`` cells of each learner (and cells whose counted evidence
-    changed since they were stored), roll up, and write what changed."""
+    changed since they were stored), roll up, and write what changed.
+
+    ``evidence_by_cell`` (whole learners' evidence) sums every touched cell again. Otherwise a
+    touched cell whose stored state is current and counts every evidence id below
+    ``first_new[cell]`` is extended with the rows after the ids it counts; any other is summed
+    again from all its evidence.
+    """
     active = scorer(model)
+    key = state_key(active.model)
     learners = sorted(touched)
     lock_learners(conn, learners)
     if stored_cells is None:
         stored_cells = _stored_cells(conn, learners)
     pairs = {(learner, target) for learner, targets in touched.items() for target in targets}
     for learner in learners:
-        for target, state in stored_cells.get(learner, {}).items():
-            if state.next_change is not None and state.next_change <= now:
+        for target, stored in stored_cells.get(learner, {}).items():
+            if stored.state.next_change is not None and stored.state.next_change <= now:
                 pairs.add((learner, target))
+    extend: dict[tuple[int, str], int] = {}
     if evidence_by_cell is None:
-        evidence_by_cell = _evidence_of_cells(conn, pairs)
+        for pair in pairs:
+            stored = stored_cells.get(pair[0], {}).get(pair[1])
+            if (stored is not None and stored.extends(key) and first_new is not None
+                    and first_new.get(pair, 0) > stored.upto):
+                extend[pair] = stored.upto
+        evidence_by_cell = _evidence_of_cells(conn, pairs - extend.keys())
+        newer = _evidence_after(conn, extend)
+    else:
+        newer = {}
     stored_roles = _stored_roles(conn, learners)
 
     cell_rows: list[tuple] = []
@@ -327,21 +438,41 @@ def update(
     by_learner: dict[int, list[str]] = {}
     for learner, target in pairs:
         by_learner.setdefault(learner, []).append(target)
+    empty = CellRows([])
+    written: list[tuple[str, CellState, int]] = []
     for learner in learners:
-        states = dict(stored_cells.get(learner, {}))
+        known = stored_cells.get(learner, {})
+        states = {target: stored.state for target, stored in known.items()}
         for target in sorted(by_learner.get(learner, ())):
-            state = cell_state(evidence_by_cell.get((learner, target), ()), now, active.model)
+            cell = (learner, target)
+            state = None
+            if cell in extend:
+                rows = newer.get(cell, empty)
+                state = add_to_state(known[target].exact_state(), rows.items, now, active.model)
+                upto = max(extend[cell], rows.upto)
+                if state is None:  # the new rows push old ones out: sum the cell again
+                    rows = _evidence_of_cells(conn, [cell]).get(cell, empty)
+                else:
+                    outcome.extended += 1
+            else:
+                rows = evidence_by_cell.get(cell, empty)
+            if state is None:
+                state = cell_state(rows.items, now, active.model)
+                upto = rows.upto
             if state.counted == 0 and state.next_change is None:
                 states.pop(target, None)
-                gone.append((learner, target))
+                gone.append(cell)
                 continue
             states[target] = state
-            value = active.proficiency_at(state, now)
+            written.append((target, state, upto))
+        own = active.proficiencies_at(states, now)
+        for target, state, upto in written:
             cell_rows.append(
                 (learner, target, state.total, state.scale, state.counted,
-                 _db_time(conn, state.next_change), value, when)
+                 _db_time(conn, state.next_change), own[target], when, hex(state.exact),
+                 state.low, upto, key)
             )
-        own = {target: active.proficiency_at(state, now) for target, state in states.items()}
+        written.clear()
         scored = active.role_scores(own)
         before = stored_roles.get(learner, {})
         for role_iri, (score, level, code) in scored.items():
@@ -379,25 +510,23 @@ def update(
 def _write(conn, cell_rows, gone, role_rows, snapshots, messages) -> None:
     mark = _mark(conn)
     marks = lambda n: ", ".join([mark] * n)  # noqa: E731
-    cleared = [(learner, target) for learner, target, *_ in cell_rows] + gone
     _execute_many(
-        conn, f"DELETE FROM readiness_cells WHERE learner_id = {mark} AND target = {mark}", cleared
+        conn, f"DELETE FROM readiness_cells WHERE learner_id = {mark} AND target = {mark}", gone
     )
+    cell_columns = ("total", "scale", "counted", "next_change", "proficiency", "computed_at",
+                    "exact", "low", "upto", "model")
     _execute_many(
         conn,
-        "INSERT INTO readiness_cells (learner_id, target, total, scale, counted, next_change, "
-        f"proficiency, computed_at) VALUES ({marks(8)})",
+        f"INSERT INTO readiness_cells (learner_id, target, {', '.join(cell_columns)}) "
+        f"VALUES ({marks(12)}) ON CONFLICT (learner_id, target) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in cell_columns),
         cell_rows,
     )
     _execute_many(
         conn,
-        f"DELETE FROM readiness_roles WHERE learner_id = {mark} AND role = {mark}",
-        [row[:2] for row in role_rows],
-    )
-    _execute_many(
-        conn,
-        f"INSERT INTO readiness_roles (learner_id, role, score, level, computed_at) "
-        f"VALUES ({marks(5)})",
+        "INSERT INTO readiness_roles (learner_id, role, score, level, computed_at) "
+        f"VALUES ({marks(5)}) ON CONFLICT (learner_id, role) DO UPDATE SET "
+        "score = excluded.score, level = excluded.level, computed_at = excluded.computed_at",
         role_rows,
     )
     _execute_many(
@@ -436,20 +565,17 @@ def recompute_all(
             ids = _next_learners(conn, after, chunk_size)
             if not ids:
                 break
-            found = _evidence_between(conn, ids[0], ids[-1])
+            found = _collect(_evidence_between(conn, ids[0], ids[-1]))
             stored = _stored_cells_between(conn, ids[0], ids[-1])
-            touched = {
-                learner: {i.target for i in found.get(learner, ())} | set(stored.get(learner, {}))
-                for learner in ids
-            }
             done = update(
-                conn, touched, now, model=model, evidence_by_cell=_by_cell(found),
+                conn, _cells_of(ids, found, stored), now, model=model, evidence_by_cell=found,
                 stored_cells=stored,
             )
         after = ids[-1]
         total.learners += done.learners
         total.cells += done.cells
         total.changes += done.changes
+        total.extended += done.extended
         if progress:
             progress(total, after)
     return total
@@ -466,29 +592,26 @@ def _next_learners(conn: Connection, after: int, limit: int) -> list[int]:
     return [row[0] for row in _fetch(conn, sql, (after, after))]
 
 
-def _evidence_between(conn: Connection, first: int, last: int) -> dict[int, list[EvidenceItem]]:
+def _evidence_between(conn: Connection, first: int, last: int) -> list[tuple]:
     mark = _mark(conn)
     sql = (
         f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE retracted = {_false(conn)} "
         f"AND learner_id BETWEEN {mark} AND {mark}"
     )
-    out: dict[int, list[EvidenceItem]] = {}
-    for row in _fetch(conn, sql, (first, last)):
-        out.setdefault(row[0], []).append(_item(row))
-    return out
+    return _fetch(conn, sql, (first, last))
 
 
 def _stored_cells_between(
     conn: Connection, first: int, last: int
-) -> dict[int, dict[str, CellState]]:
+) -> dict[int, dict[str, StoredCell]]:
     mark = _mark(conn)
     sql = (
-        "SELECT learner_id, target, total, scale, counted, next_change FROM readiness_cells "
+        f"SELECT {_CELL_COLUMNS} FROM readiness_cells "
         f"WHERE learner_id BETWEEN {mark} AND {mark}"
     )
-    out: dict[int, dict[str, CellState]] = {}
+    out: dict[int, dict[str, StoredCell]] = {}
     for row in _fetch(conn, sql, (first, last)):
-        out.setdefault(row[0], {})[row[1]] = CellState(row[2], row[3], row[4], _utc(row[5]))
+        out.setdefault(row[0], {})[row[1]] = _stored_cell(row)
     return out
 
 
@@ -496,11 +619,100 @@ def _stored_cells_between(
 
 
 def learner_readiness(
-    conn: Connection, learner_id: int, at: datetime | None = None, model: ScoringModel | None = None
+    conn: Connection,
+    learner_id: int,
+    at: datetime | None = None,
+    model: ScoringModel | None = None,
+    *,
+    strongest: int | None = None,
 ) -> Readiness:
-    """One learner scored live from evidence at ``at`` (default now), cells with their items."""
-    items = evidence_of(conn, [learner_id]).get(learner_id, [])
-    return scorer(model).readiness(items, at or datetime.now(UTC))
+    """One learner scored at ``at`` (default now), each cell with the items behind it.
+
+    By default every item of every cell, scored live from evidence. With ``strongest``, a
+    cell's score comes from its stored state (the same numbers, exactly) and only its
+    ``strongest`` items strongest first are read and explained (``counted`` says how many
+    there are): what a page shows, without reading thousands of rows. Cells whose stored
+    state is missing, stale or from another model are scored live either way.
+    """
+    at = at or datetime.now(UTC)
+    active = scorer(model)
+    if strongest is None:
+        items = evidence_of(conn, [learner_id]).get(learner_id, [])
+        return active.readiness(items, at)
+    key = state_key(active.model)
+    current: dict[str, CellState] = {}
+    stale: list[tuple[int, str]] = []
+    for target, (stored, computed_at) in _stored_with_time(conn, learner_id).items():
+        state = stored.state
+        if stored.key == key and computed_at <= at and (
+            state.next_change is None or state.next_change > at
+        ):
+            current[target] = state
+        else:
+            stale.append((learner_id, target))
+    cells = {}
+    for (_, target), rows in _evidence_of_cells(conn, stale).items():
+        cell = active.cell(target, rows.items, at)
+        cells[target] = dataclasses.replace(cell, items=cell.items[:strongest])
+    found = _strongest_items(conn, learner_id, set(current), at, active.model, strongest)
+    for target, state in current.items():
+        cells[target] = explain_state(target, state, found.get(target, []), at, active.top,
+                                      active.model)
+    return active.from_cells(cells, at)
+
+
+def _stored_with_time(conn: Connection, learner_id: int) -> dict[str, tuple[StoredCell, datetime]]:
+    sql = (f"SELECT {_CELL_COLUMNS}, computed_at FROM readiness_cells "
+           f"WHERE learner_id = {_mark(conn)}")
+    return {row[1]: (_stored_cell(row), _utc(row[10])) for row in _fetch(conn, sql, [learner_id])}
+
+
+def _strongest_items(
+    conn: Connection, learner_id: int, targets: set[str], at: datetime, model: ScoringModel,
+    limit: int,
+) -> dict[str, list[EvidenceItem]]:
+    """The ``limit`` items of each target that count most at ``at`` (ranked in SQL by
+    ``ln |weight · confidence · kind weight| + t · ln 2 / half-life``, the log of the strength
+    up to a constant), counted ones only."""
+    if not targets or limit <= 0:
+        return {}
+    mark = _mark(conn)
+    kinds = sorted(model.kind_weights.items())
+    weight = "(CASE kind " + " ".join(f"WHEN {mark} THEN {mark}" for _ in kinds) + \
+        f" ELSE {mark} END)"
+    weight_params = [v for pair in kinds for v in pair] + [model.other_kind_weight]
+    if database.is_postgresql(conn):
+        days = "(EXTRACT(EPOCH FROM timestamp) / 86400.0)"
+    else:
+        days = "julianday(timestamp)"
+    strength = f"abs(weight * confidence * {weight})"
+    when = _db_time(conn, at)
+    sql = (
+        f"SELECT {_EVIDENCE_COLUMNS} FROM (SELECT {_EVIDENCE_COLUMNS}, ROW_NUMBER() OVER ("
+        f"PARTITION BY target ORDER BY ln({strength}) + {days} * {mark} DESC, statement_id, "
+        f"key) AS place FROM evidence WHERE learner_id = {mark} AND retracted = {_false(conn)} "
+        f"AND timestamp <= {mark} AND (valid_until IS NULL OR valid_until > {mark} "
+        f"OR polarity = 'negative') AND {strength} >= {mark}) AS ranked "
+        f"WHERE place <= {mark}"
+    )
+    params = [*weight_params, _LN2 / model.half_life_days, learner_id, when, when,
+              *weight_params, MIN_STRENGTH, limit]
+    out: dict[str, list[EvidenceItem]] = {}
+    for row in _fetch_with_math(conn, sql, params):
+        if row[3] in targets:
+            out.setdefault(row[3], []).append(_item(row))
+    return out
+
+
+def _fetch_with_math(conn: Connection, sql: str, params: Sequence) -> list[tuple]:
+    """``_fetch``, giving SQLite builds without the math functions a Python ``ln``."""
+    try:
+        return _fetch(conn, sql, params)
+    except Exception as exc:
+        if conn.dialect.name != "sqlite" or "no such function" not in str(exc):
+            raise
+    conn.connection.driver_connection.create_function("ln", 1, math.log, deterministic=True)
+    return _fetch(conn, sql, params)
 
 
 def history(

@@ -2,7 +2,8 @@
 
 `readiness_cells` keeps, per learner and target, the decay-free state of its evidence (see
 lrs_connector.readiness.scoring.CellState) so roll-ups can score untouched cells at any moment
-without reading their evidence. `readiness_roles` holds the current score and level per role;
+without reading their evidence, and new evidence extends a cell without reading the old.
+`readiness_roles` holds the current score and level per role;
 `readiness_snapshots` a row each time one changed (the time series); `outbox` what changed for
 whom, for the LMS push (delivery is not done here).
 """
@@ -24,6 +25,12 @@ readiness_cells = sa.Table(
     sa.Column("next_change", Timestamp(), nullable=True),
     sa.Column("proficiency", sa.Float, nullable=False),
     sa.Column("computed_at", Timestamp(), nullable=False),
+    # the exact sum (hex integer), its oldest item's whole half-lives, the highest evidence id
+    # counted and the model fingerprint: what extending the cell with new evidence needs
+    sa.Column("exact", sa.Text, nullable=True),
+    sa.Column("low", sa.BigInteger, nullable=True),
+    sa.Column("upto", sa.BigInteger, nullable=True),
+    sa.Column("model", sa.String(16), nullable=True),
 )
 
 readiness_roles = sa.Table(

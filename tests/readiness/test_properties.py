@@ -162,3 +162,27 @@ def test_quick_role_scores_equal_the_explained_ones(values):
     quick = scorer.role_scores(own)
     full = scorer.from_proficiencies(own, datetime.now(UTC)).roles
     assert quick == {iri: (r.score, r.level, r.code) for iri, r in full.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(evidence, evidence, st.sampled_from([1.0, 30.0, 365.0]), st.integers(0, 400))
+def test_adding_to_a_stored_state_equals_summing_everything_again(old, new, half_life, days):
+    """What lets a batch extend a stored cell with its new evidence only: the extended state
+    is exactly (every field, the exact sum included) the state of all the evidence, or the
+    function says it cannot tell (old items pushed past MAX_SPREAD, or the stored state's
+    counted set changed by then)."""
+    from lrs_connector.readiness.scoring import MAX_SPREAD, add_to_state, cell_state
+
+    model = ScoringModel(half_life_days=half_life)
+    later = NOW + timedelta(days=days)
+    for target in TARGETS:
+        before = [i for i in old if i.target == target]
+        added = [i for i in new if i.target == target]
+        state = cell_state(before, NOW, model)
+        extended = add_to_state(state, added, later, model)
+        if extended is None:
+            lapsed = state.next_change is not None and state.next_change <= later
+            pushed = cell_state(before + added, later, model).scale - state.low > MAX_SPREAD
+            assert lapsed or (state.counted and pushed)
+            continue
+        assert extended == cell_state(before + added, later, model)

@@ -27,7 +27,11 @@ def _process(engine) -> None:
 def _cells(engine) -> dict:
     with database.read(engine) as conn:
         rows = conn.execute(sa.select(readiness_cells)).all()
-    return {(r.learner_id, r.target): (r.total, r.scale, r.counted, r.next_change) for r in rows}
+    return {
+        (r.learner_id, r.target): (r.total, r.scale, r.counted, r.next_change, int(r.exact, 16),
+                                   r.low)
+        for r in rows
+    }
 
 
 def _roles(engine) -> dict:
@@ -132,3 +136,70 @@ def test_full_recompute_streams_and_matches_the_incremental_result(engine, setti
     assert outcome.learners == 5 and len(seen) == 3 and seen == sorted(seen)
     assert _cells(engine) == cells
     assert {k: v[1] for k, v in _roles(engine).items()} == {k: v[1] for k, v in roles.items()}
+
+
+def test_small_batches_extend_cells_and_end_exactly_where_a_full_recompute_does(
+    engine, settings, client, source_headers, monkeypatch
+):
+    """Batches of three statements: most touched cells are extended with their new evidence
+    (not read again), a voided statement's cells are summed again, and the stored cells end
+    exactly (exact sums included) as a full recompute from all evidence leaves them."""
+    extended = []
+    real = store._evidence_after
+
+    def counting(conn, cells):
+        extended.extend(cells)
+        return real(conn, cells)
+
+    monkeypatch.setattr(store, "_evidence_after", counting)
+    everything = demo.statements() + demo.workplace_statements()
+    response = client.post("/xapi/statements", json=everything, headers=source_headers)
+    assert response.status_code == 200, response.get_json()
+    while processing.process_batch(engine, 3):
+        pass
+    assert len(extended) > 20
+    with database.read(engine) as conn:
+        statement_id = conn.execute(
+            sa.text("SELECT statement_id FROM evidence ORDER BY key LIMIT 1")).scalar_one()
+    response = client.post("/xapi/statements", json=voiding(statement_id), headers=source_headers)
+    assert response.status_code == 200, response.get_json()
+    while processing.process_batch(engine, 3):
+        pass
+    cells, roles = _cells(engine), _roles(engine)
+    with database.write(engine) as conn:
+        conn.execute(readiness_cells.delete())
+    store.recompute_all(engine)
+    assert _cells(engine) == cells
+    assert {k: v[1] for k, v in _roles(engine).items()} == {k: v[1] for k, v in roles.items()}
+
+
+def test_a_page_reads_stored_cells_and_the_strongest_items_with_the_live_numbers(
+    engine, settings
+):
+    """`strongest=N` scores from the stored cells and explains only the N strongest items of
+    each: the same proficiencies, roles and contributions as scoring every item live, the
+    same first N items in the same order, and every counted item counted. A cell stored under
+    another model is scored live instead."""
+    demo.load(engine, settings, echo=lambda _: None)
+    at = datetime.now(UTC)
+    with database.write(engine) as conn:
+        conn.execute(sa.text(
+            "UPDATE readiness_cells SET model = 'another-model' WHERE target = "
+            "(SELECT MIN(target) FROM readiness_cells)"))
+    with database.read(engine) as conn:
+        learners = [row[0] for row in conn.execute(sa.text("SELECT id FROM learners"))]
+        compared = 0
+        for learner in learners:
+            live = store.learner_readiness(conn, learner, at)
+            page = store.learner_readiness(conn, learner, at, strongest=3)
+            assert {r: s.score for r, s in page.roles.items()} == {
+                r: s.score for r, s in live.roles.items()}
+            assert page.cells.keys() == live.cells.keys()
+            for target, cell in page.cells.items():
+                expected = live.cells[target]
+                assert cell.proficiency == expected.proficiency
+                assert cell.counted == expected.counted == len(expected.items)
+                assert [(i.item.key, i.contribution) for i in cell.items] == [
+                    (i.item.key, i.contribution) for i in expected.items[:3]]
+                compared += 1
+    assert compared > 20

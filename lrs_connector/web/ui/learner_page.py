@@ -7,7 +7,6 @@ Auditors see the same page at /console/learners/<id> (`console.py`).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,15 +47,11 @@ def page_for(learner_id: int) -> learner_view.Page | None:
         found = learner_pages.learner(conn, learner_id)
         if found is None:
             return None
-        result = readiness_store.learner_readiness(conn, found.id, model=model)
-        # The page shows the strongest few items per target (the cells hold them strongest
-        # first): only those become report entries; the others are counted.
-        counts = {target: len(cell.items) for target, cell in result.cells.items()}
-        limit = learner_view.EVIDENCE_PER_COMPETENCY
-        result = replace(result, cells={
-            target: replace(cell, items=cell.items[:limit])
-            for target, cell in result.cells.items()
-        })
+        # Scores come from the stored cells; only the strongest few items per target are read
+        # and shown (the others are counted).
+        result = readiness_store.learner_readiness(
+            conn, found.id, model=model, strongest=learner_view.EVIDENCE_PER_COMPETENCY)
+        counts = {target: cell.counted for target, cell in result.cells.items()}
         data = report(scorer, result, learner_id=found.id,
                       activities=readiness_store.activities(conn),
                       history=readiness_store.history(conn, found.id, None, HISTORY))
