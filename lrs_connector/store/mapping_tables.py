@@ -61,5 +61,7 @@ evidence = sa.Table(
     sa.Column("retracted_at", Timestamp(), nullable=True),
 )
 sa.Index("ix_evidence_statement_id", evidence.c.statement_id)
-sa.Index("ix_evidence_learner_id_target", evidence.c.learner_id, evidence.c.target)
+# a readiness cell's evidence, and (by id) the part of it a stored cell does not count yet
+sa.Index("ix_evidence_learner_id_target_id", evidence.c.learner_id, evidence.c.target,
+         evidence.c.id)
 sa.Index("ix_evidence_mapping_version_rule_id", evidence.c.mapping_version, evidence.c.rule_id)

@@ -35,6 +35,9 @@ def upgrade() -> None:
             batch_op.drop_constraint('pk_evidence', type_='primary')
             batch_op.create_primary_key('pk_evidence', ['id'])
             batch_op.create_unique_constraint('uq_evidence_key', ['key'])
+    op.drop_index('ix_evidence_learner_id_target', table_name='evidence')
+    op.create_index('ix_evidence_learner_id_target_id', 'evidence',
+                    ['learner_id', 'target', 'id'])
     with op.batch_alter_table('readiness_cells', schema=None) as batch_op:
         batch_op.add_column(sa.Column('exact', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('low', sa.BigInteger(), nullable=True))
@@ -48,6 +51,8 @@ def downgrade() -> None:
         batch_op.drop_column('upto')
         batch_op.drop_column('low')
         batch_op.drop_column('exact')
+    op.drop_index('ix_evidence_learner_id_target_id', table_name='evidence')
+    op.create_index('ix_evidence_learner_id_target', 'evidence', ['learner_id', 'target'])
     with op.batch_alter_table('evidence', recreate='always') as batch_op:
         batch_op.drop_constraint('uq_evidence_key', type_='unique')
         batch_op.drop_constraint('pk_evidence', type_='primary')
