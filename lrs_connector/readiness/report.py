@@ -96,6 +96,7 @@ def report(
             "derived": None if target.derived is None else _r(target.derived),
             "derived_from": [_code(scorer, s) for s in target.sources],
             "strength": _r(cell.strength) if cell else 0.0,
+            "evidence_count": cell.counted if cell else 0,
             "evidence": _evidence(cell),
         }
         if target.kind == "dimension":

@@ -4,7 +4,9 @@ Answer 200: score and level per role (or only ``role``, given by IRI or code), e
 requirement with its gap, next steps (largest weighted gaps and the activities that would give
 evidence for them, from the published mapping rules), every competency and dimension with the
 evidence behind it (statement ids, rule id and version, contribution), and the history of
-role scores. Scored live from the learner's evidence at the moment of the request.
+role scores. Scored at the moment of the request; with ``evidence=N`` only the N strongest
+items of each target are listed (read from the stored cells, so fast for learners with
+thousands of items), ``evidence_count`` telling how many count.
 Errors: 404 unknown learner, 422 unknown role, 400 bad ``history`` (JSON error shape).
 """
 
@@ -61,7 +63,8 @@ def learner_readiness(learner_id: int, query: dict[str, Any]):
     with database.read(current_app.extensions["lrs_engine"]) as conn:
         if not store.learner_exists(conn, learner_id):
             raise ApiError(404, "not-found", f"no learner {learner_id}", field="path.learner_id")
-        result = store.learner_readiness(conn, learner_id, model=model)
+        result = store.learner_readiness(conn, learner_id, model=model,
+                                         strongest=query.get("evidence"))
         past = store.history(conn, learner_id, role, query["history"]) if query["history"] else []
         hints = store.activities(conn)
     return jsonify(

@@ -381,6 +381,12 @@ class ReadinessPath(StrictSchema):
 
 class ReadinessQuery(StrictSchema):
     history = fields.Integer(load_default=200, validate=validate.Range(0, 1000))
+    evidence = fields.Integer(
+        validate=validate.Range(0, 10_000),
+        metadata={"description": "at most this many evidence items per competency and "
+                                 "dimension, strongest first (default: every item); "
+                                 "`evidence_count` tells how many count"},
+    )
     role = fields.String(
         validate=validate.Length(1, 2048), metadata={"description": "a role IRI or code"}
     )

@@ -50,6 +50,25 @@ def test_readiness_is_traceable_to_statements(client, auditor_headers, loaded, e
     assert any(a.get("rule_id") for a in activities)
 
 
+def test_evidence_limit_lists_the_strongest_items_with_the_same_numbers(
+    client, auditor_headers, loaded
+):
+    learner = loaded[0]
+    url = f"/api/v1/learners/{learner}/readiness"
+    every = client.get(url, headers=auditor_headers).get_json()
+    some = client.get(f"{url}?evidence=1", headers=auditor_headers).get_json()
+    assert [r["score"] for r in some["roles"]] == [r["score"] for r in every["roles"]]
+    for full, short in zip(every["competencies"] + every["dimensions"],
+                           some["competencies"] + some["dimensions"], strict=True):
+        assert short["target"] == full["target"] and short["own"] == full["own"]
+        assert short["evidence_count"] == full["evidence_count"] == len(full["evidence"])
+        assert short["evidence"] == full["evidence"][:1]
+    assert any(e["evidence_count"] > 1 for e in every["competencies"])
+    too_many = client.get(f"{url}?evidence=10001", headers=auditor_headers)
+    assert too_many.status_code == 400
+    assert too_many.get_json()["error"]["field"] == "query.evidence"
+
+
 def test_role_filter_and_errors(client, auditor_headers, loaded):
     learner = loaded[0]
     one = client.get(f"/api/v1/learners/{learner}/readiness?role=ROLE.DIR", headers=auditor_headers)
