@@ -332,25 +332,31 @@ def readiness_handler(conn: Connection, entries: Sequence) -> None:
     With each touched cell comes the lowest id among the batch's evidence rows in it (retracted
     ones included): a stored cell that counts up to a lower id only needs the rows after it;
     one that already saw such a row (a voided statement's, or a row reinstated) is summed
-    again.
+    again. With each learner come the ids of the requests that stored its statements, for the
+    delivery logs of its changes.
     """
     ids = sorted({entry.statement_id for entry in entries})
     if not ids:
         return
+    requests = {entry.statement_id: entry.request_id for entry in entries if entry.request_id}
     touched: dict[int, set[str]] = {}
     first: dict[tuple[int, str], int] = {}
+    carried: dict[int, list[str]] = {}
     mark = _mark(conn)
     for chunk in _chunks(ids):
         sql = (
-            "SELECT learner_id, target, MIN(id) FROM evidence "
-            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))}) GROUP BY learner_id, target"
+            "SELECT learner_id, target, statement_id, MIN(id) FROM evidence "
+            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))}) "
+            "GROUP BY learner_id, target, statement_id"
         )
-        for learner_id, target, lowest in _fetch(conn, sql, chunk):
+        for learner_id, target, statement_id, lowest in _fetch(conn, sql, chunk):
             touched.setdefault(learner_id, set()).add(target)
             cell = (learner_id, target)
             first[cell] = min(lowest, first.get(cell, lowest))
+            if statement_id in requests:
+                carried.setdefault(learner_id, []).append(requests[statement_id])
     if touched:
-        update(conn, touched, datetime.now(UTC), first_new=first)
+        update(conn, touched, datetime.now(UTC), first_new=first, request_ids=carried)
 
 
 def recompute(conn: Connection, learner_ids: Sequence[int], now: datetime | None = None) -> Outcome:
@@ -395,6 +401,7 @@ def update(
     evidence_by_cell: dict[tuple[int, str], CellRows] | None = None,
     stored_cells: dict[int, dict[str, StoredCell]] | None = None,
     first_new: dict[tuple[int, str], int] | None = None,
+    request_ids: dict[int, list[str]] | None = None,
 ) -> Outcome:
     """Recompute the ``touched`` cells of each learner (and cells whose counted evidence
     changed since they were stored), roll up, and write what changed.
@@ -403,6 +410,9 @@ def update(
     touched cell whose stored state is current and counts every evidence id below
     ``first_new[cell]`` is extended with the rows after the ids it counts; any other is summed
     again from all its evidence.
+
+    Outbox entries carry, for delivery logs, ``request_ids[learner]`` (the requests that stored
+    the learner's statements in this batch) when given, else the ids the current work carries.
     """
     active = scorer(model)
     key = state_key(active.model)
@@ -495,7 +505,8 @@ def update(
                 "previous_level": None if previous is None else previous.level,
                 "computed_at": now.isoformat(),
             }
-            carried = logs.carried().ids  # the requests behind this batch, for delivery logs
+            carried = (logs.bounded(request_ids.get(learner, ())) if request_ids is not None
+                       else logs.carried()).ids
             if carried:
                 payload["request_ids"] = list(carried)
             messages.append(
