@@ -425,17 +425,9 @@ def update(
         for target, stored in stored_cells.get(learner, {}).items():
             if stored.state.next_change is not None and stored.state.next_change <= now:
                 pairs.add((learner, target))
-    extend: dict[tuple[int, str], int] = {}
-    if evidence_by_cell is None:
-        for pair in pairs:
-            stored = stored_cells.get(pair[0], {}).get(pair[1])
-            if (stored is not None and stored.extends(key) and first_new is not None
-                    and first_new.get(pair, 0) > stored.upto):
-                extend[pair] = stored.upto
-        evidence_by_cell = _evidence_of_cells(conn, pairs - extend.keys())
-        newer = _evidence_after(conn, extend)
-    else:
-        newer = {}
+    outcome = Outcome(learners=len(learners))
+    fresh = _new_states(conn, pairs, stored_cells, now, active.model, key, outcome,
+                        evidence_by_cell, first_new or {})
     stored_roles = _stored_roles(conn, learners)
 
     cell_rows: list[tuple] = []
@@ -444,37 +436,16 @@ def update(
     snapshots: list[tuple] = []
     messages: list[tuple] = []
     when = _db_time(conn, now)
-    outcome = Outcome(learners=len(learners))
-    by_learner: dict[int, list[str]] = {}
-    for learner, target in pairs:
-        by_learner.setdefault(learner, []).append(target)
-    empty = CellRows([])
-    written: list[tuple[str, CellState, int]] = []
     for learner in learners:
-        known = stored_cells.get(learner, {})
-        states = {target: stored.state for target, stored in known.items()}
-        for target in sorted(by_learner.get(learner, ())):
-            cell = (learner, target)
-            state = None
-            if cell in extend:
-                rows = newer.get(cell, empty)
-                state = add_to_state(known[target].exact_state(), rows.items, now, active.model)
-                upto = max(extend[cell], rows.upto)
-                if state is None:  # the new rows push old ones out: sum the cell again
-                    rows = _evidence_of_cells(conn, [cell]).get(cell, empty)
-                else:
-                    outcome.extended += 1
-            else:
-                rows = evidence_by_cell.get(cell, empty)
-            if state is None:
-                state = cell_state(rows.items, now, active.model)
-                upto = rows.upto
+        states = {target: stored.state for target, stored in stored_cells.get(learner, {}).items()}
+        written = []
+        for target, (state, upto) in sorted(fresh.get(learner, {}).items()):
             if state.counted == 0 and state.next_change is None:
                 states.pop(target, None)
-                gone.append(cell)
-                continue
-            states[target] = state
-            written.append((target, state, upto))
+                gone.append((learner, target))
+            else:
+                states[target] = state
+                written.append((target, state, upto))
         own = active.proficiencies_at(states, now)
         for target, state, upto in written:
             cell_rows.append(
@@ -482,7 +453,6 @@ def update(
                  _db_time(conn, state.next_change), own[target], when, hex(state.exact),
                  state.low, upto, key)
             )
-        written.clear()
         scored = active.role_scores(own)
         before = stored_roles.get(learner, {})
         for role_iri, (score, level, code) in scored.items():
@@ -516,6 +486,51 @@ def update(
     outcome.changes = len(role_rows)
     _write(conn, cell_rows, gone, role_rows, snapshots, messages)
     return outcome
+
+
+def _new_states(
+    conn: Connection,
+    pairs: set[tuple[int, str]],
+    stored_cells: dict[int, dict[str, StoredCell]],
+    now: datetime,
+    model: ScoringModel,
+    key: str,
+    outcome: Outcome,
+    evidence_by_cell: dict[tuple[int, str], CellRows] | None,
+    first_new: dict[tuple[int, str], int],
+) -> dict[int, dict[str, tuple[CellState, int]]]:
+    """{learner: {target: (new state, highest evidence id it counts)}} for the ``pairs``:
+    extended from the stored state where that is exact (see ``update``), else summed again."""
+    extend: dict[tuple[int, str], int] = {}
+    if evidence_by_cell is None:
+        for pair in pairs:
+            stored = stored_cells.get(pair[0], {}).get(pair[1])
+            if stored is not None and stored.extends(key) and first_new.get(pair, 0) > stored.upto:
+                extend[pair] = stored.upto
+        evidence_by_cell = _evidence_of_cells(conn, pairs - extend.keys())
+        newer = _evidence_after(conn, extend)
+    else:
+        newer = {}
+    empty = CellRows([])
+    out: dict[int, dict[str, tuple[CellState, int]]] = {}
+    for learner, target in pairs:
+        cell = (learner, target)
+        state = None
+        rows = evidence_by_cell.get(cell, empty)
+        if cell in extend:
+            rows = newer.get(cell, empty)
+            state = add_to_state(stored_cells[learner][target].exact_state(), rows.items, now,
+                                 model)
+            upto = max(extend[cell], rows.upto)
+            if state is None:  # new rows push old ones past MAX_SPREAD: sum the cell again
+                rows = _evidence_of_cells(conn, [cell]).get(cell, empty)
+            else:
+                outcome.extended += 1
+        if state is None:
+            state = cell_state(rows.items, now, model)
+            upto = rows.upto
+        out.setdefault(learner, {})[target] = (state, upto)
+    return out
 
 
 def _write(conn, cell_rows, gone, role_rows, snapshots, messages) -> None:
