@@ -96,3 +96,24 @@ def recompute(ctx: click.Context, chunk: int):
         f"recomputed {outcome.learners} learners: {outcome.cells} cells, "
         f"{outcome.changes} role scores changed in {time.perf_counter() - started:.1f} s"
     )
+
+
+@readiness.command("refresh")
+@click.option("--chunk", default=2_000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Learners per transaction.")
+@click.pass_context
+def refresh(ctx: click.Context, chunk: int):
+    """Roll every learner up again at this moment from the stored cells: evidence fades and
+    lapses with no new statement, and a score or level that moves reaches the history, the
+    outbox (LMS) and the badges. The embedded processor does this daily."""
+    from lrs_connector.store import readiness as store
+
+    obj = _context(ctx)
+    model = _model(obj)
+    engine = obj.migrated_engine()
+    started = time.perf_counter()
+    outcome = store.refresh(engine, chunk_size=chunk, model=model)
+    click.echo(
+        f"refreshed {outcome.learners} learners: {outcome.changes} role scores of "
+        f"{len(outcome.moved)} learners changed in {time.perf_counter() - started:.1f} s"
+    )

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -47,6 +48,7 @@ from lrs_connector.store.readiness_tables import (
     readiness_snapshots,
 )
 
+log = logging.getLogger(__name__)
 _LN2 = math.log(2.0)
 _CHUNK = 400  # (learner, target) pairs or learners per IN list: well under SQLite's limits
 _EVIDENCE_COLUMNS = (
@@ -303,6 +305,7 @@ class Outcome:
     cells: int = 0
     changes: int = 0  # role scores whose rounded score or level changed (snapshots, outbox)
     extended: int = 0  # cells updated from their new evidence only (the rest were summed again)
+    moved: list[int] = field(default_factory=list)  # learners with a role change
 
 
 # Namespace of the PostgreSQL advisory locks that serialise readiness writes per learner.
@@ -463,6 +466,8 @@ def update(
                 continue
             role_rows.append((learner, role_iri, score, level, when))
             snapshots.append((learner, role_iri, score, level, when))
+            if not outcome.moved or outcome.moved[-1] != learner:
+                outcome.moved.append(learner)
             if previous is None and round(score, 1) == 0.0:
                 continue  # the first score of a learner with nothing for this role: no news
             payload = {
@@ -602,9 +607,59 @@ def recompute_all(
         total.cells += done.cells
         total.changes += done.changes
         total.extended += done.extended
+        total.moved.extend(done.moved)
         if progress:
             progress(total, after)
     return total
+
+
+def refresh(
+    engine: Engine,
+    *,
+    chunk_size: int = 2_000,
+    now: datetime | None = None,
+    model: ScoringModel | None = None,
+    progress: Callable[[Outcome, int], None] | None = None,
+) -> Outcome:
+    """Every learner rolled up again at ``now`` from the stored cells, ``chunk_size`` learners
+    per transaction: evidence fades and lapses with no new statement, so scores fall, and a
+    score or level that moves goes to the history, the outbox and the badges like any other
+    change. Only cells whose counted evidence changed by ``now`` are read again. The embedded
+    processor runs it daily; ``lrs-connector readiness refresh`` on demand."""
+    now = now or datetime.now(UTC)
+    total = Outcome()
+    after = -1
+    while True:
+        with database.write(engine) as conn:
+            ids = _next_learners(conn, after, chunk_size)
+            if not ids:
+                break
+            done = update(conn, {learner: set() for learner in ids}, now, model=model,
+                          request_ids={})
+            _sync_badges(conn, done.moved, now)
+        after = ids[-1]
+        total.learners += done.learners
+        total.cells += done.cells
+        total.changes += done.changes
+        total.moved.extend(done.moved)
+        if progress:
+            progress(total, after)
+    return total
+
+
+def _sync_badges(conn: Connection, learners: list[int], now: datetime) -> None:
+    from lrs_connector.badges import BadgeConfigError
+    from lrs_connector.store import badges
+
+    if not learners:
+        return
+    try:
+        cfg = badges.config()
+    except BadgeConfigError as exc:
+        log.error("badges are not synced: %s", exc)
+        return
+    if cfg.enabled:
+        badges.sync(conn, learners, now, badge_config=cfg)
 
 
 def _next_learners(conn: Connection, after: int, limit: int) -> list[int]:

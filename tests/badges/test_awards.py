@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
@@ -75,6 +75,24 @@ def test_processing_awards_exactly_what_each_level_earns(badge_app, client, sour
     _post(client, source_headers, demo_statements())
     process(engine)
     assert _valid(engine) == held
+
+
+def test_a_refresh_years_later_revokes_what_faded(badge_app, client, source_headers, engine):
+    """No new statement for three years: the refresh lowers levels, and the badges follow."""
+    from lrs_connector.store import readiness as readiness_store
+
+    _post(client, source_headers, demo_statements())
+    process(engine)
+    held = _valid(engine)
+    assert held
+    readiness_store.refresh(engine, now=datetime.now(UTC) + timedelta(days=3 * 365))
+    cfg = store.config()
+    expected = {
+        (learner, role, level)
+        for (learner, role), current in _levels(engine).items()
+        for level in core.entitlement(cfg, current)
+    }
+    assert set(_valid(engine)) == expected and expected < set(held)
 
 
 def test_badges_rise_and_fall_with_readiness(badge_app, client, source_headers, engine):

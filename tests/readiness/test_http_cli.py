@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -97,3 +99,7 @@ def test_cli_show_and_recompute(runner, loaded):
     done = runner.invoke(readiness, ["recompute", "--chunk", "2"])
     assert done.exit_code == 0, done.output
     assert "recomputed 5 learners" in done.output
+    refreshed = runner.invoke(readiness, ["refresh", "--chunk", "2"])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert re.search(r"refreshed 5 learners: \d+ role scores of \d+ learners changed",
+                     refreshed.output), refreshed.output

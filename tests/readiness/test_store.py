@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
@@ -203,3 +203,33 @@ def test_a_page_reads_stored_cells_and_the_strongest_items_with_the_live_numbers
                     (i.item.key, i.contribution) for i in expected.items[:3]]
                 compared += 1
     assert compared > 20
+
+
+def test_refresh_lets_scores_fade_and_tells_the_outbox_once(engine, settings):
+    """Three years on with no new statement, a refresh stores the lower scores (equal to
+    scoring live at that moment), writes the history and outbox entries for the roles that
+    moved, and a second refresh at the same moment changes nothing."""
+    demo.load(engine, settings, echo=lambda _: None)
+    before = _roles(engine)
+    with database.read(engine) as conn:
+        sent = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+    later = datetime.now(UTC) + timedelta(days=3 * 365)
+    outcome = store.refresh(engine, now=later, chunk_size=2)
+    after = _roles(engine)
+    assert outcome.changes > 0 and outcome.moved
+    assert all(after[key][0] <= before[key][0] for key in before)
+    assert any(after[key][1] != before[key][1] for key in before)
+    with database.read(engine) as conn:
+        for learner in {learner for learner, _ in after}:
+            live = store.learner_readiness(conn, learner, later)
+            for role, scored in live.roles.items():
+                assert after[(learner, role)] == (scored.score, scored.level)
+        payloads = [orjson.loads(p) for p in conn.execute(
+            sa.select(outbox.c.payload).order_by(outbox.c.id).offset(sent)).scalars()]
+    assert payloads
+    for payload in payloads:
+        previous = before[(payload["learner_id"], payload["role"])]
+        assert payload["previous_score"] == round(previous[0], 1)
+        assert payload["score"] < payload["previous_score"] or payload["level"] != previous[1]
+    again = store.refresh(engine, now=later)
+    assert again.changes == 0 and _roles(engine) == after
