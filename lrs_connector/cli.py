@@ -149,6 +149,7 @@ def process(obj: Context, once: bool, batch_size: int | None):
             stop=stop,
             once=once,
             on_batch=lambda n: click.echo(f"processed {n} statement(s)", err=True),
+            refresh_hours=0.0 if once else obj.settings.readiness_refresh_hours,
         )
     except KeyboardInterrupt:
         stop.set()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -80,12 +80,16 @@ def run(
     stop: threading.Event,
     once: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    refresh_hours: float = 0.0,
 ) -> int:
     """Loop until `stop` is set (or the queue is empty, with `once`); returns the total taken.
 
     An error in a batch rolls it back (the entries stay queued), is logged, and the loop
     carries on after a pause, so one bad batch never stops the worker. With `once` the error
     is raised instead: a one-off run reports failure rather than retrying for ever.
+
+    With `refresh_hours`, a worker whose queue ran dry takes the readiness refresh when it is
+    due (every worker shares one schedule, so it runs once per period in all).
     """
     total = 0
     while not stop.is_set():
@@ -102,11 +106,33 @@ def run(
         if taken < batch_size:
             if once:
                 break
+            if refresh_hours:
+                refresh_if_due(engine, refresh_hours)
             stop.wait(idle_seconds)
     return total
 
 
-def start_thread(engine: Engine, *, batch_size: int, idle_seconds: float) -> threading.Event:
+def refresh_if_due(engine: Engine, hours: float) -> bool:
+    """Run the readiness refresh (docs/scoring.md) when no worker has for ``hours``; True if
+    this call ran it. A failure is logged and waits for the next period."""
+    from lrs_connector.store import readiness, schedule
+
+    now = datetime.now(UTC)
+    try:
+        if not schedule.claim(engine, "readiness-refresh", timedelta(hours=hours), now):
+            return False
+        outcome = readiness.refresh(engine, now=now)
+    except Exception:
+        log.exception("readiness refresh failed; it runs again in %s hour(s)", hours)
+        return False
+    log.info("readiness refresh: %d learner(s), %d role score(s) changed",
+             outcome.learners, outcome.changes)
+    return True
+
+
+def start_thread(
+    engine: Engine, *, batch_size: int, idle_seconds: float, refresh_hours: float = 0.0
+) -> threading.Event:
     """The embedded processor of `serve`: a daemon thread; set the returned event to stop it.
 
     On SQLite only one web process's thread runs at a time (the others wait their turn), so
@@ -116,7 +142,8 @@ def start_thread(engine: Engine, *, batch_size: int, idle_seconds: float) -> thr
 
     def loop() -> None:
         with database.sole_worker(engine, "processor"):
-            run(engine, batch_size=batch_size, idle_seconds=idle_seconds, stop=stop)
+            run(engine, batch_size=batch_size, idle_seconds=idle_seconds, stop=stop,
+                refresh_hours=refresh_hours)
 
     thread = threading.Thread(target=loop, name="lrs-processor", daemon=True)
     thread.start()

@@ -44,6 +44,7 @@ def _post_worker_init(worker) -> None:
             engine,
             batch_size=settings.process_batch_size,
             idle_seconds=settings.process_idle_seconds,
+            refresh_hours=settings.readiness_refresh_hours,
         )
     if settings.embedded_puller:
         from lrs_connector.intake import pull

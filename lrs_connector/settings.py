@@ -131,6 +131,13 @@ class Settings:
         minimum=1.0,
     )
     # -- readiness scoring (lrs_connector/readiness; docs/scoring.md) --
+    readiness_refresh_hours: float = _option(
+        24.0,
+        "How often a processing worker rolls every learner up again so that fading and lapsed "
+        "evidence lowers stored scores, the LMS and badges (`lrs-connector readiness refresh`); "
+        "0 never (run the command from a timer instead). Workers share one schedule.",
+        minimum=0.0,
+    )
     readiness_half_life_days: float = _option(
         365.0,
         "Evidence counts half as much after this many days (recency). Change it, then run "
@@ -371,6 +378,9 @@ def load_settings(
             check_frame_origin(origin)
         except FrameOriginError as exc:
             raise SettingsError(f"{origins['ui_frame_ancestors']}: {exc}") from None
+    if converted.get("readiness_refresh_hours", 0.0) > 24.0 * 366:
+        raise SettingsError(f"{origins['readiness_refresh_hours']}: readiness_refresh_hours "
+                            "must be at most 8784 (a year); 0 turns the refresh off")
     if converted.get("secret_key") and len(converted["secret_key"]) < 32:
         raise SettingsError(f"{origins['secret_key']}: secret_key must be at least 32 characters")
     settings = Settings(**converted)
