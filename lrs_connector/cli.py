@@ -8,6 +8,7 @@ import threading
 import click
 import orjson
 
+from lrs_connector import worker_metrics
 from lrs_connector.accounts.cli import accounts, learner_link
 from lrs_connector.badges.cli import badges
 from lrs_connector.frameworks.cli import frameworks
@@ -132,13 +133,16 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
 @main.command()
 @click.option("--once", is_flag=True, help="Process what is queued, then exit.")
 @click.option("--batch-size", type=int, help="Statements per transaction.")
+@worker_metrics.options
 @pass_ctx
-def process(obj: Context, once: bool, batch_size: int | None):
+def process(obj: Context, once: bool, batch_size: int | None, metrics_host: str,
+            metrics_port: int | None):
     """Take queued statements and process them (a worker; run several on PostgreSQL)."""
     from lrs_connector import logs, processing
 
     engine = obj.migrated_engine()
     logs.configure(obj.settings.log_level, obj.settings.log_format)  # as the web service does
+    worker_metrics.start(metrics_host, metrics_port)
     stop = threading.Event()
     size = batch_size or obj.settings.process_batch_size
     try:

@@ -55,6 +55,37 @@ DEAD_LETTERS = Counter(
     "lrs_dead_letters_total", "Deliveries given up on (dead-lettered), by target.", ["target"]
 )
 
+EVIDENCE = Counter(
+    "lrs_evidence_written_total", "Evidence rows written by processing (new or reinstated)."
+)
+PROCESSED = Counter(
+    "lrs_statements_processed_total",
+    "Queue events processed, by event (stored statements, voided ones).",
+    ["event"],
+)
+READINESS_CHANGES = Counter(
+    "lrs_readiness_changes_total",
+    "Role readiness changes stored (a score to one decimal or a level moved), by role code.",
+    ["role"],
+)
+PULLED = Counter(
+    "lrs_statements_pulled_total",
+    "Statements pulled from LRS sources, by source and outcome (stored, duplicate, quarantined).",
+    ["source", "outcome"],
+)
+_BY_NAME = {
+    "evidence": EVIDENCE,
+    "processed": PROCESSED,
+    "readiness": READINESS_CHANGES,
+}
+
+
+def add(notes) -> None:
+    """Counts noted in a committed transaction (lrs_connector.counts) onto the counters."""
+    for (name, label), amount in notes.items():
+        counter = _BY_NAME[name]
+        (counter.labels(label) if label else counter).inc(amount)
+
 
 class DatabaseGauges:
     """Shared state, read when Prometheus scrapes."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from lrs_connector import logs
+from lrs_connector import counts, logs
 from lrs_connector.store import database, queue
 from lrs_connector.store.badges import badges_handler
 from lrs_connector.store.readiness import readiness_handler
@@ -43,7 +43,7 @@ def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> No
         return
     found = stored_statements.find(conn, stored)
     documents = [s.statement for s in found.values() if not s.voided and s.voids is None]
-    evidence.apply(conn, documents, active.mapper, active.version, now)
+    counts.note("evidence", evidence.apply(conn, documents, active.mapper, active.version, now))
 
 
 # Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote;
@@ -59,9 +59,11 @@ def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] =
     """
     with contextlib.ExitStack() as scope:
         try:
-            with database.write(engine) as conn:
+            with counts.counting(), database.write(engine) as conn:
                 entries = queue.take(conn, batch_size)
                 scope.enter_context(logs.carrying(e.request_id for e in entries))
+                for entry in entries:
+                    counts.note("processed", 1, entry.event)
                 for handler in (*HANDLERS, *handlers) if entries else ():
                     handler(conn, entries)
         except Exception:

@@ -201,6 +201,13 @@ class Puller:
             result.stored += len(outcome.stored)
             result.duplicates += len(outcome.duplicates)
             result.quarantined += len(outcome.quarantined)
+        from lrs_connector import metrics  # after the commit: only what was kept counts
+
+        for outcome_name in ("stored", "duplicates", "quarantined"):
+            found = sum(len(getattr(outcome, outcome_name)) for outcome in outcomes)
+            if found:
+                label = "duplicate" if outcome_name == "duplicates" else outcome_name
+                metrics.PULLED.labels(holder.name, label).inc(found)
 
     def run(
         self,

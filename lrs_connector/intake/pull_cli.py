@@ -12,6 +12,7 @@ import threading
 import click
 import orjson
 
+from lrs_connector import worker_metrics
 from lrs_connector.store import database
 from lrs_connector.store import pull as store
 
@@ -163,8 +164,10 @@ _simple("reset", store.reset_cursor, "Pull everything again from the start (no d
 @click.command("pull")
 @click.argument("source", required=False)
 @click.option("--once", is_flag=True, help="Pull each source (or SOURCE) now, once, then exit.")
+@worker_metrics.options
 @click.pass_context
-def pull(ctx: click.Context, source: str | None, once: bool):
+def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
+         metrics_port: int | None):
     """Poll the pull sources (all enabled ones, or SOURCE) for new statements."""
     from lrs_connector import logs
     from lrs_connector.intake.pull import Puller
@@ -172,6 +175,7 @@ def pull(ctx: click.Context, source: str | None, once: bool):
     settings, engine = settings_and_engine(ctx)
     if not once:  # a long-running poller logs like the web service does
         logs.configure(settings.log_level, settings.log_format)
+        worker_metrics.start(metrics_host, metrics_port)
     if source is not None:
         with database.read(engine) as conn:
             try:

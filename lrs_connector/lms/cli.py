@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
+from lrs_connector import worker_metrics
 from lrs_connector.mapping.cli import echo_json, engine_from
 
 
@@ -45,14 +46,17 @@ def dispatcher_for(ctx: click.Context):
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("--idle", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
               help="Seconds to wait when nothing is due.")
+@worker_metrics.options
 @click.pass_context
-def worker(ctx: click.Context, once: bool, idle: float) -> None:
+def worker(ctx: click.Context, once: bool, idle: float, metrics_host: str,
+           metrics_port: int | None) -> None:
     """Deliver readiness changes to the LMS targets (run several on PostgreSQL)."""
     from lrs_connector import logs
 
     dispatcher = dispatcher_for(ctx)
     settings = _settings(ctx)
     logs.configure(settings.log_level, settings.log_format)  # as the web service does
+    worker_metrics.start(metrics_host, metrics_port)
     if not dispatcher.targets:
         click.echo("no LMS targets configured (lms_targets); changes are only marked as seen",
                    err=True)

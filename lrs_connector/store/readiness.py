@@ -30,7 +30,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lrs_connector import logs
+from lrs_connector import counts, logs
 from lrs_connector.readiness.model import EvidenceItem, ScoringModel
 from lrs_connector.readiness.scoring import (
     MIN_STRENGTH,
@@ -468,6 +468,7 @@ def update(
             snapshots.append((learner, role_iri, score, level, when))
             if not outcome.moved or outcome.moved[-1] != learner:
                 outcome.moved.append(learner)
+            counts.note("readiness", 1, code)
             if previous is None and round(score, 1) == 0.0:
                 continue  # the first score of a learner with nothing for this role: no news
             payload = {
@@ -630,7 +631,7 @@ def refresh(
     total = Outcome()
     after = -1
     while True:
-        with database.write(engine) as conn:
+        with counts.counting(), database.write(engine) as conn:
             ids = _next_learners(conn, after, chunk_size)
             if not ids:
                 break

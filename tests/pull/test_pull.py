@@ -78,11 +78,19 @@ def stored_ids(engine) -> set[str]:
 
 
 def test_a_pull_follows_more_to_the_end_and_sets_the_cursor(engine, ralph, source, puller):
+    from prometheus_client import REGISTRY
+
+    def pulled() -> float:
+        return REGISTRY.get_sample_value(
+            "lrs_statements_pulled_total", {"source": source.name, "outcome": "stored"}) or 0.0
+
     sent = add(ralph, 7)
+    counted = pulled()
     result = puller.pull(source.id)
     assert result.error is None
     # 3 + 3 + 1 statements; the last page is not full, so it has no `more`.
     assert (result.pages, result.received, result.stored) == (3, 7, 7)
+    assert pulled() - counted == 7
     assert stored_ids(engine) == {s["id"] for s in sent}
     after = state(engine)
     assert after.cursor_stored == T0 + timedelta(seconds=6)
