@@ -76,13 +76,12 @@ def test_exact_cells_migration_numbers_existing_evidence_and_keeps_keys_unique(e
         assert len({i for _, i in found}) == 3 and all(i > 0 for _, i in found)
         cell = conn.execute(sa.text("SELECT exact, upto FROM readiness_cells")).one()
         assert cell == (None, None)
-        with pytest.raises(sa.exc.IntegrityError):
-            with conn.begin_nested():
-                conn.execute(sa.text(
-                    "INSERT INTO evidence (key, statement_id, learner_id, alias, rule_id, "
-                    "mapping_version, target, weight, polarity, kind, confidence, timestamp, "
-                    "created_at) VALUES ('k0', 's', 1, 'a', 'r', 1, 't', 1, 'positive', 'p', 1, "
-                    ":t, :t)"), {"t": now})
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.text(
+                "INSERT INTO evidence (key, statement_id, learner_id, alias, rule_id, "
+                "mapping_version, target, weight, polarity, kind, confidence, timestamp, "
+                "created_at) VALUES ('k0', 's', 1, 'a', 'r', 1, 't', 1, 'positive', 'p', 1, "
+                ":t, :t)"), {"t": now})
         newest = conn.execute(sa.text(
             "INSERT INTO evidence (key, statement_id, learner_id, alias, rule_id, "
             "mapping_version, target, weight, polarity, kind, confidence, timestamp, "
