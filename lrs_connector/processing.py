@@ -27,7 +27,15 @@ Handler = Callable[[Connection, Sequence[queue.QueueEntry]], None]
 
 def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
     """Stored statements become evidence under the published mapping; a voided statement's
-    evidence is retracted. Runs inside the batch transaction: all of it or none."""
+    evidence is retracted. Runs inside the batch transaction: all of it or none. The audit
+    console's counters follow what it changed (store/audit_counts.py)."""
+    from lrs_connector.store import audit_counts
+
+    with audit_counts.tracking(conn, [e.statement_id for e in entries]):
+        _map(conn, entries)
+
+
+def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
     from lrs_connector.store import evidence, mapping
     from lrs_connector.store import statements as stored_statements
 

@@ -18,7 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lrs_connector.store import database
+from lrs_connector.store import audit_counts, database
 from lrs_connector.store.audit_tables import IRI_PREFIX, iri_prefix
 from lrs_connector.store.mapping_tables import evidence, mapping_versions
 from lrs_connector.store.readiness_tables import readiness_snapshots
@@ -218,12 +218,8 @@ def version_status(conn: Connection, version: int) -> str | None:
 
 
 def rule_hits(conn: Connection, version: int) -> dict[str, int]:
-    """Statements each rule of `version` gave evidence in force for."""
-    return dict(conn.execute(
-        sa.select(evidence.c.rule_id, sa.func.count(sa.distinct(evidence.c.statement_id)))
-        .where(evidence.c.mapping_version == version, evidence.c.retracted.is_(False))
-        .group_by(evidence.c.rule_id)
-    ).all())
+    """Statements each rule of `version` gave evidence in force for (kept counters)."""
+    return audit_counts.hits(conn, version)
 
 
 def rule_samples(
@@ -255,19 +251,10 @@ def targets_with_evidence(conn: Connection, targets: Sequence[str]) -> set[str]:
 
 
 def unmapped_activities(conn: Connection, limit: int | None = 50) -> list[dict[str, Any]]:
-    """Activity ids of statements no rule maps, with counts, most frequent first. Reads every
-    statement (the coverage report's definition of unmapped)."""
-    mapped = sa.exists().where(evidence.c.statement_id == statements.c.id,
-                               evidence.c.retracted.is_(False))
-    count = sa.func.count().label("statements")
-    rows = conn.execute(
-        sa.select(statements.c.object_id, count)
-        .where(statements.c.voided.is_(False), statements.c.voids.is_(None), ~mapped)
-        .group_by(statements.c.object_id)
-        .order_by(count.desc(), statements.c.object_id)
-        .limit(limit)
-    )
-    return [{"activity": r.object_id or "", "statements": r.statements} for r in rows]
+    """Activity ids of processed statements no rule maps, with counts, most frequent first
+    (kept counters, store/audit_counts.py)."""
+    return [{"activity": activity, "statements": n}
+            for activity, n in audit_counts.top_unmapped(conn, "activity", limit)]
 
 
 def readiness_around(conn: Connection, statement_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Indexes for the audit console's statement browser and coverage (no tables of its own).
+"""The audit console's indexes (statement browser, coverage) and the counters behind its Rules
+and Coverage pages.
 
 The console lists statements newest first (`timestamp`, then `seq`) under filters; each filter
 has an index that ends in (timestamp, seq) so a page is an index range read, never a sort.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from lrs_connector.store.mapping_tables import evidence
-from lrs_connector.store.tables import statements
+from lrs_connector.store.tables import metadata, statements
 
 IRI_PREFIX = 400
 
@@ -40,3 +41,32 @@ sa.Index(
 # Coverage: "does any evidence feed this competency" per framework target. Targets are
 # framework IRIs that rules must name (bounded, known), so the column is indexed as is.
 sa.Index("ix_evidence_target", evidence.c.target)
+
+# Counters behind the Rules and Coverage pages (store/audit_counts.py), kept by the
+# transactions that change evidence, so the pages read a few rows at any size.
+rule_hits = sa.Table(
+    "audit_rule_hits",
+    metadata,
+    sa.Column("mapping_version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("rule_id", sa.String(200), primary_key=True),
+    sa.Column("statements", sa.BigInteger, nullable=False),
+)
+# Statements processed that no rule maps (not voided, not voiding): the members, and their
+# count per verb and per activity id (`kind`, a hash of the value as key: IRIs are unbounded).
+unmapped = sa.Table(
+    "audit_unmapped",
+    metadata,
+    sa.Column("statement_id", sa.String(36), primary_key=True),
+    sa.Column("verb_id", sa.Text, nullable=False),
+    sa.Column("object_id", sa.Text, nullable=True),
+)
+unmapped_counts = sa.Table(
+    "audit_unmapped_counts",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("statements", sa.BigInteger, nullable=False),
+)
+sa.Index("ix_audit_unmapped_counts_kind_statements", unmapped_counts.c.kind,
+         unmapped_counts.c.statements)

@@ -247,8 +247,11 @@ def replay(
     (with `rescore`) recompute every learner's readiness from the new evidence, streaming, so
     scores, history, badges' levels and the LMS follow the new rules."""
     read = made = 0
+    from lrs_connector.store import audit_counts
+
     for conn, documents, count in pages(engine, page_size, write_pages=True):
-        made += apply(conn, documents, mapper, version, datetime.now(UTC))
+        with audit_counts.tracking(conn, [d["id"] for d in documents]):
+            made += apply(conn, documents, mapper, version, datetime.now(UTC))
         read += count
         if progress:
             progress(count)
@@ -403,39 +406,22 @@ def coverage(
     framework_targets: Sequence[str],
     limit: int = 50,
 ) -> dict[str, Any]:
-    """What the mapping misses: statements no rule maps (by verb and by activity id), hits per
-    rule of `version`, and framework competencies and dimensions no rule feeds."""
-    mapped = sa.exists().where(
-        evidence.c.statement_id == statements.c.id, evidence.c.retracted.is_(False)
-    )
-    unmapped = sa.and_(statements.c.voided.is_(False), statements.c.voids.is_(None), ~mapped)
+    """What the mapping misses: processed statements no rule maps (by verb and by activity id),
+    hits per rule of `version`, and framework competencies and dimensions no rule feeds. The
+    counts are kept as evidence changes (store/audit_counts.py), so this reads a few rows."""
+    from lrs_connector.store import audit_counts
 
-    def top(column) -> list[dict[str, Any]]:
-        count = sa.func.count().label("statements")
-        rows = conn.execute(
-            sa.select(column, count)
-            .where(unmapped)
-            .group_by(column)
-            .order_by(count.desc(), column)
-            .limit(limit)
-        )
-        return [{"id": r[0], "statements": r[1]} for r in rows]
+    def top(kind: str) -> list[dict[str, Any]]:
+        return [{"id": value, "statements": n}
+                for value, n in audit_counts.top_unmapped(conn, kind, limit)]
 
-    hits = dict(
-        conn.execute(
-            sa.select(evidence.c.rule_id, sa.func.count(sa.distinct(evidence.c.statement_id)))
-            .where(evidence.c.mapping_version == version, evidence.c.retracted.is_(False))
-            .group_by(evidence.c.rule_id)
-        ).all()
-    )
+    hits = audit_counts.hits(conn, version)
     fed = mapper.targets()
     return {
         "version": version,
-        "unmapped_statements": conn.execute(
-            sa.select(sa.func.count()).select_from(statements).where(unmapped)
-        ).scalar_one(),
-        "unmapped_verbs": top(statements.c.verb_id),
-        "unmapped_activities": top(statements.c.object_id),
+        "unmapped_statements": audit_counts.unmapped_total(conn),
+        "unmapped_verbs": top("verb"),
+        "unmapped_activities": top("activity"),
         "rules": [{"rule": r.id, "statements": hits.get(r.id, 0)} for r in mapper.rules],
         "targets_without_rules": sorted(t for t in framework_targets if t not in fed),
     }

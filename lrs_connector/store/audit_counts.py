@@ -1,0 +1,151 @@
+"""Counters behind the audit console's Rules and Coverage pages: statements each rule gave
+evidence in force for (per mapping version), and statements no rule maps, per verb and per
+activity id.
+
+Counting these over a million statements takes seconds, so whatever changes evidence counts the
+difference it made instead: `tracking(conn, statement_ids)` reads the statements' rule hits
+before the change and after it, in the same transaction, and adds the difference. Processing
+(new evidence, voiding, reinstated rows) and mapping replays (a new version's evidence, the old
+one's superseded) both run inside it, so the counters stay exact whatever the order of events.
+"Unmapped" statements are those processed with no evidence in force that are neither voided nor
+voiding; `audit_unmapped` holds them, so a statement voided later leaves its counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from lrs_connector.store.audit_tables import rule_hits, unmapped, unmapped_counts
+from lrs_connector.store.mapping_tables import evidence
+from lrs_connector.store.tables import statements
+
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _hits(conn: Connection, ids: Sequence[str]) -> set[tuple[int, str, str]]:
+    """(mapping version, rule, statement) of the evidence in force of these statements."""
+    found: set[tuple[int, str, str]] = set()
+    for chunk in _chunks(ids):
+        found.update(tuple(row) for row in conn.execute(
+            sa.select(evidence.c.mapping_version, evidence.c.rule_id, evidence.c.statement_id)
+            .where(evidence.c.statement_id.in_(list(chunk)), evidence.c.retracted.is_(False))
+            .distinct()
+        ))
+    return found
+
+
+@contextmanager
+def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[None]:
+    """Count what the block changes in these statements' evidence (see the module's text)."""
+    ids = sorted(set(statement_ids))
+    before = _hits(conn, ids) if ids else set()
+    yield
+    if not ids:
+        return
+    after = _hits(conn, ids)
+    delta: Counter = Counter()
+    for version, rule, _ in after - before:
+        delta[(version, rule)] += 1
+    for version, rule, _ in before - after:
+        delta[(version, rule)] -= 1
+    _add_hits(conn, delta)
+    _follow_unmapped(conn, ids, {statement for _, _, statement in after})
+
+
+def _insert(conn: Connection, table: sa.Table):
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _add_hits(conn: Connection, delta: Counter) -> None:
+    rows = [{"mapping_version": v, "rule_id": r, "statements": n}
+            for (v, r), n in sorted(delta.items()) if n]
+    if not rows:
+        return
+    statement = _insert(conn, rule_hits)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[rule_hits.c.mapping_version, rule_hits.c.rule_id],
+        set_={"statements": rule_hits.c.statements + statement.excluded.statements}), rows)
+
+
+def _key(value: str | None) -> str:
+    return hashlib.sha256((value or "").encode()).hexdigest()
+
+
+def _follow_unmapped(conn: Connection, ids: Sequence[str], mapped: set[str]) -> None:
+    """Statements among ``ids`` join or leave the unmapped set; their counts follow."""
+    facts: dict[str, tuple[str, str | None, bool]] = {}
+    members: set[str] = set()
+    for chunk in _chunks(ids):
+        for sid, verb, obj, voided, voids in conn.execute(
+            sa.select(statements.c.id, statements.c.verb_id, statements.c.object_id,
+                      statements.c.voided, statements.c.voids)
+            .where(statements.c.id.in_(list(chunk)))
+        ):
+            facts[sid] = (verb, obj, not voided and voids is None and sid not in mapped)
+        members.update(conn.execute(
+            sa.select(unmapped.c.statement_id).where(unmapped.c.statement_id.in_(list(chunk)))
+        ).scalars())
+    joining = [sid for sid, (_, _, now) in facts.items() if now and sid not in members]
+    leaving = [sid for sid in members if sid in facts and not facts[sid][2]]
+    if not joining and not leaving:
+        return
+    delta: Counter = Counter()
+    values: dict[tuple[str, str], str | None] = {}
+    for sid, sign in [*((s, 1) for s in joining), *((s, -1) for s in leaving)]:
+        verb, obj, _ = facts[sid]
+        for kind, value in (("verb", verb), ("activity", obj), ("total", "")):
+            delta[(kind, _key(value))] += sign
+            values[(kind, _key(value))] = value
+    if joining:
+        conn.execute(sa.insert(unmapped), [
+            {"statement_id": sid, "verb_id": facts[sid][0], "object_id": facts[sid][1]}
+            for sid in joining])
+    if leaving:
+        conn.execute(sa.delete(unmapped).where(unmapped.c.statement_id.in_(leaving)))
+    rows = [{"kind": kind, "key": key, "value": values[(kind, key)], "statements": n}
+            for (kind, key), n in sorted(delta.items()) if n]
+    if rows:
+        statement = _insert(conn, unmapped_counts)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=[unmapped_counts.c.kind, unmapped_counts.c.key],
+            set_={"statements": unmapped_counts.c.statements + statement.excluded.statements}),
+            rows)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def hits(conn: Connection, version: int) -> dict[str, int]:
+    """Statements each rule of ``version`` gave evidence in force for."""
+    return {rule: n for rule, n in conn.execute(
+        sa.select(rule_hits.c.rule_id, rule_hits.c.statements)
+        .where(rule_hits.c.mapping_version == version)) if n}
+
+
+def top_unmapped(conn: Connection, kind: str, limit: int | None = 50) -> list[tuple[str, int]]:
+    """(verb or activity id, statements) no rule maps, most frequent first."""
+    query = (
+        sa.select(unmapped_counts.c.value, unmapped_counts.c.statements)
+        .where(unmapped_counts.c.kind == kind, unmapped_counts.c.statements > 0)
+        .order_by(unmapped_counts.c.statements.desc(), unmapped_counts.c.value)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(value or "", n) for value, n in conn.execute(query)]
+
+
+def unmapped_total(conn: Connection) -> int:
+    return conn.execute(sa.select(unmapped_counts.c.statements).where(
+        unmapped_counts.c.kind == "total")).scalar() or 0
