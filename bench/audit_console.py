@@ -31,7 +31,7 @@ from lrs_connector.accounts import hash_password
 from lrs_connector.app import create_app
 from lrs_connector.mapping import bundled
 from lrs_connector.settings import load_settings
-from lrs_connector.store import accounts, database, schema
+from lrs_connector.store import accounts, audit_counts, database, schema
 from lrs_connector.store import mapping as mapping_store
 from lrs_connector.web import ui
 from lrs_connector.web.ui import audit
@@ -96,6 +96,8 @@ def fill(engine, count: int, chunk: int = 50_000) -> None:
             cursor.close()
         print(f"\rstored {min(count, start + chunk):,} statements", end="", file=sys.stderr)
     print(file=sys.stderr)
+    with database.write(engine) as conn:  # the audit counters, as migration 0016 fills them
+        audit_counts.rebuild(conn)
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()

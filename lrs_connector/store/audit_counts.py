@@ -149,3 +149,34 @@ def top_unmapped(conn: Connection, kind: str, limit: int | None = 50) -> list[tu
 def unmapped_total(conn: Connection) -> int:
     return conn.execute(sa.select(unmapped_counts.c.statements).where(
         unmapped_counts.c.kind == "total")).scalar() or 0
+
+
+def rebuild(conn: Connection) -> None:
+    """Count everything again from the stored evidence and statements (what migration 0016
+    does for a database that had data before the counters): for data written around the
+    connector (a restore, a bulk load), never needed in normal running."""
+    for table in (rule_hits, unmapped, unmapped_counts):
+        conn.execute(sa.delete(table))
+    in_force = evidence.c.retracted.is_(False)
+    conn.execute(sa.insert(rule_hits).from_select(
+        ["mapping_version", "rule_id", "statements"],
+        sa.select(evidence.c.mapping_version, evidence.c.rule_id,
+                  sa.func.count(sa.distinct(evidence.c.statement_id)))
+        .where(in_force).group_by(evidence.c.mapping_version, evidence.c.rule_id)))
+    from lrs_connector.store.tables import processing_queue
+
+    conn.execute(sa.insert(unmapped).from_select(
+        ["statement_id", "verb_id", "object_id"],
+        sa.select(statements.c.id, statements.c.verb_id, statements.c.object_id).where(
+            statements.c.voided.is_(False), statements.c.voids.is_(None),
+            ~sa.exists().where(evidence.c.statement_id == statements.c.id, in_force),
+            ~sa.exists().where(processing_queue.c.statement_id == statements.c.id))))
+    rows = []
+    for kind, column in (("verb", unmapped.c.verb_id), ("activity", unmapped.c.object_id)):
+        for value, n in conn.execute(sa.select(column, sa.func.count()).group_by(column)):
+            rows.append({"kind": kind, "key": _key(value), "value": value, "statements": n})
+    total = conn.execute(sa.select(sa.func.count()).select_from(unmapped)).scalar_one()
+    if total:
+        rows.append({"kind": "total", "key": _key(""), "value": "", "statements": total})
+    if rows:
+        conn.execute(sa.insert(unmapped_counts), rows)
