@@ -60,9 +60,12 @@ def fill(engine, count: int, chunk: int = 50_000) -> None:
                            [(n, f"source-{n}", f"key-{n}", _when(NOW)) for n in range(1, 6)])
         cursor.executemany("INSERT INTO learners (id, name, created_at) VALUES (?, ?, ?)",
                            [(n, f"Learner {n}", _when(NOW)) for n in range(1, 20_001)])
+        cursor.executemany("INSERT INTO learner_aliases (alias, learner_id, kind, created_at) "
+                           "VALUES (?, ?, 'mbox', ?)",
+                           [(f"mbox:l{n}", n, _when(NOW)) for n in range(1, 20_001)])
         cursor.close()
     for start in range(0, count, chunk):
-        statements, evidence = [], []
+        statements, evidence, named = [], [], []
         for n in range(start, min(count, start + chunk)):
             sid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
             moment = NOW - timedelta(seconds=rnd.randrange(3 * 365 * 86_400))
@@ -74,6 +77,7 @@ def fill(engine, count: int, chunk: int = 50_000) -> None:
                     "verb": {"id": verb}, "object": {"id": activity},
                     "timestamp": moment.isoformat()}
             voided = rnd.random() < 0.01
+            named.append((sid, f"mbox:l{learner}"))
             statements.append((sid, rnd.randrange(1, 6), "bench", _when(moment), _when(moment),
                                verb, "Activity", activity, voided, orjson.dumps(body).decode()))
             if not voided and n % 3:
@@ -93,6 +97,8 @@ def fill(engine, count: int, chunk: int = 50_000) -> None:
                 "mapping_version, target, weight, polarity, kind, confidence, timestamp, "
                 "valid_until, created_at, retracted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 evidence)
+            cursor.executemany("INSERT INTO statement_aliases (statement_id, alias) VALUES (?, ?)",
+                               named)
             cursor.close()
         print(f"\rstored {min(count, start + chunk):,} statements", end="", file=sys.stderr)
     print(file=sys.stderr)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector.store import audit_counts, database
 from lrs_connector.store.audit_tables import IRI_PREFIX, iri_prefix
+from lrs_connector.store.learner_tables import learner_aliases, statement_aliases
 from lrs_connector.store.mapping_tables import evidence, mapping_versions
 from lrs_connector.store.readiness_tables import readiness_snapshots
 from lrs_connector.store.tables import BigId, Timestamp, sources, statements
@@ -59,9 +60,11 @@ class Filters:
             out.append(statements.c.timestamp >= self.since)
         if self.until is not None:
             out.append(statements.c.timestamp < self.until)
-        if self.learner is not None:
+        if self.learner is not None:  # every statement naming one of the learner's aliases
             out.append(statements.c.id.in_(
-                sa.select(evidence.c.statement_id).where(evidence.c.learner_id == self.learner)
+                sa.select(statement_aliases.c.statement_id)
+                .join(learner_aliases, learner_aliases.c.alias == statement_aliases.c.alias)
+                .where(learner_aliases.c.learner_id == self.learner)
             ))
         mapped = sa.exists().where(evidence.c.statement_id == statements.c.id,
                                    evidence.c.retracted.is_(False))

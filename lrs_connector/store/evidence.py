@@ -151,6 +151,18 @@ def supersede(conn: Connection, statement_ids: Sequence[str], version: int, now:
     return _update_in(conn, sql, [_time_converter(conn)(now), version], statement_ids)
 
 
+def _name(conn: Connection, named: list[tuple[str, str]]) -> None:
+    """Record who each statement names (`statement_aliases`; replays find them there)."""
+    if not named:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    cursor.executemany(
+        f"INSERT INTO statement_aliases (statement_id, alias) VALUES ({mark}, {mark}) "
+        "ON CONFLICT DO NOTHING", named)
+    cursor.close()
+
+
 def apply(
     conn: Connection,
     documents: Sequence[dict[str, Any]],
@@ -164,12 +176,15 @@ def apply(
     not people with evidence)."""
     people: list[Identity] = []
     rows: list[Derived] = []
+    named: list[tuple[str, str]] = []
     for document in documents:
         found, derived = derive(document, mapper, version)
         people.extend(found)
         rows.extend(derived)
+        named.extend((document["id"], person.primary) for person in found)
     learner_of = learner_store.resolve(conn, people, now)
     write(conn, rows, learner_of, now)
+    _name(conn, named)
     supersede(conn, [d["id"] for d in documents], version, now)
     return len(rows)
 

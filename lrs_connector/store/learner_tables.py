@@ -29,3 +29,14 @@ learner_aliases = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
 )
 sa.Index("ix_learner_aliases_learner_id", learner_aliases.c.learner_id)
+
+# Who each processed statement names (its actor, or a group's identified members), by alias:
+# the audit console finds a learner's statements through their aliases, mapped or not, and
+# merges and splits need nothing here (they move aliases).
+statement_aliases = sa.Table(
+    "statement_aliases",
+    metadata,
+    sa.Column("statement_id", sa.String(36), primary_key=True),
+    sa.Column("alias", sa.String(512), primary_key=True),
+)
+sa.Index("ix_statement_aliases_alias", statement_aliases.c.alias, statement_aliases.c.statement_id)

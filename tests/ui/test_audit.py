@@ -207,6 +207,23 @@ def test_filters_by_learner_and_time_range(as_auditor, engine, data):
     assert set(_ids(page)) == set(data["ours"][:2])
 
 
+def test_the_learner_filter_finds_unmapped_statements_and_follows_merges(
+    as_auditor, engine, data
+):
+    from lrs_connector.store import learners as learner_store
+
+    with database.read(engine) as conn:
+        doodler = learner_store.lookup(conn, ["mbox:doodler1@example.org"])[
+            "mbox:doodler1@example.org"]
+    for query in (f"learner={doodler}", f"learner={doodler}&state=unmapped"):
+        page = as_auditor.get(f"/console/audit/statements?{query}").get_data(as_text=True)
+        assert _ids(page) == [data["ours"][1]]
+    with database.write(engine) as conn:
+        learner_store.merge(conn, data["learner"], doodler, datetime.now(UTC))
+    page = as_auditor.get(f"/console/audit/statements?learner={data['learner']}&state=unmapped")
+    assert data["ours"][1] in _ids(page.get_data(as_text=True))
+
+
 @pytest.mark.parametrize("query, message", [
     ("learner=abc", "Learner must be a learner id"),
     ("since=31/12/2026", "From must be a date"),
