@@ -228,16 +228,17 @@ def rule_hits(conn: Connection, version: int) -> dict[str, int]:
 def rule_samples(
     conn: Connection, version: int, rule_ids: Sequence[str], per_rule: int = 3
 ) -> dict[str, list[str]]:
-    """A few statement ids per rule (evidence in force under `version`), for links."""
+    """A few statement ids per rule (evidence in force under `version`), for links: the first
+    rows of the (version, rule) index, not a grouping of all of a rule's rows."""
     out: dict[str, list[str]] = {}
     for rule_id in rule_ids:
-        out[rule_id] = list(conn.execute(
+        found = conn.execute(
             sa.select(evidence.c.statement_id)
             .where(evidence.c.mapping_version == version, evidence.c.rule_id == rule_id,
                    evidence.c.retracted.is_(False))
-            .group_by(evidence.c.statement_id)
-            .limit(per_rule)
-        ).scalars())
+            .limit(per_rule * 8)  # a statement has a row per target and learner
+        ).scalars()
+        out[rule_id] = list(dict.fromkeys(found))[:per_rule]
     return out
 
 
