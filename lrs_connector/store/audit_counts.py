@@ -13,6 +13,7 @@ voiding; `audit_unmapped` holds them, so a statement voided later leaves its cou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -34,15 +35,27 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+def _fetch(conn: Connection, sql: str, chunk: Sequence[str]) -> list[tuple]:
+    """Rows of ``sql`` (its ``IN ({})`` filled for ``chunk``) through a driver cursor: this runs
+    twice per processing batch, where SQLAlchemy's statement building costs more than the SQL."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql.format(", ".join([mark] * len(chunk))), tuple(chunk))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _hits(conn: Connection, ids: Sequence[str]) -> set[tuple[int, str, str]]:
     """(mapping version, rule, statement) of the evidence in force of these statements."""
+    false = "false" if conn.dialect.name == "postgresql" else "0"
     found: set[tuple[int, str, str]] = set()
     for chunk in _chunks(ids):
-        found.update(tuple(row) for row in conn.execute(
-            sa.select(evidence.c.mapping_version, evidence.c.rule_id, evidence.c.statement_id)
-            .where(evidence.c.statement_id.in_(list(chunk)), evidence.c.retracted.is_(False))
-            .distinct()
-        ))
+        found.update(_fetch(
+            conn,
+            "SELECT DISTINCT mapping_version, rule_id, statement_id FROM evidence "
+            f"WHERE retracted = {false} AND statement_id IN ({{}})", chunk))
     return found
 
 
@@ -79,6 +92,7 @@ def _add_hits(conn: Connection, delta: Counter) -> None:
         set_={"statements": rule_hits.c.statements + statement.excluded.statements}), rows)
 
 
+@functools.lru_cache(maxsize=4096)  # verbs and activities repeat from batch to batch
 def _key(value: str | None) -> str:
     return hashlib.sha256((value or "").encode()).hexdigest()
 
@@ -88,15 +102,14 @@ def _follow_unmapped(conn: Connection, ids: Sequence[str], mapped: set[str]) -> 
     facts: dict[str, tuple[str, str | None, bool]] = {}
     members: set[str] = set()
     for chunk in _chunks(ids):
-        for sid, verb, obj, voided, voids in conn.execute(
-            sa.select(statements.c.id, statements.c.verb_id, statements.c.object_id,
-                      statements.c.voided, statements.c.voids)
-            .where(statements.c.id.in_(list(chunk)))
-        ):
+        for sid, verb, obj, voided, voids, member in _fetch(
+            conn,
+            "SELECT s.id, s.verb_id, s.object_id, s.voided, s.voids, u.statement_id "
+            "FROM statements s LEFT JOIN audit_unmapped u ON u.statement_id = s.id "
+            "WHERE s.id IN ({})", chunk):
             facts[sid] = (verb, obj, not voided and voids is None and sid not in mapped)
-        members.update(conn.execute(
-            sa.select(unmapped.c.statement_id).where(unmapped.c.statement_id.in_(list(chunk)))
-        ).scalars())
+            if member is not None:
+                members.add(sid)
     joining = [sid for sid, (_, _, now) in facts.items() if now and sid not in members]
     leaving = [sid for sid in members if sid in facts and not facts[sid][2]]
     if not joining and not leaving:
@@ -109,9 +122,13 @@ def _follow_unmapped(conn: Connection, ids: Sequence[str], mapped: set[str]) -> 
             delta[(kind, _key(value))] += sign
             values[(kind, _key(value))] = value
     if joining:
-        conn.execute(sa.insert(unmapped), [
-            {"statement_id": sid, "verb_id": facts[sid][0], "object_id": facts[sid][1]}
-            for sid in joining])
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cursor = conn.connection.cursor()
+        cursor.executemany(
+            f"INSERT INTO audit_unmapped (statement_id, verb_id, object_id) "
+            f"VALUES ({mark}, {mark}, {mark})",
+            [(sid, facts[sid][0], facts[sid][1]) for sid in joining])
+        cursor.close()
     if leaving:
         conn.execute(sa.delete(unmapped).where(unmapped.c.statement_id.in_(leaving)))
     rows = [{"kind": kind, "key": key, "value": values[(kind, key)], "statements": n}
