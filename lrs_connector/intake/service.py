@@ -129,7 +129,8 @@ class Intake:
         problems = self._problems(batch, version, prefix_index=isinstance(body, list))
         if problems:
             raise IntakeError(400, "invalid-statement", _summary(problems), problems)
-        records = [self._prepare(s, source, version) for s in batch]
+        now = datetime.now(UTC)
+        records = [self._prepare(s, source, version, now) for s in batch]
         seen: dict[str, int] = {}
         for index, record in enumerate(records):
             if record.id in seen:
@@ -221,7 +222,9 @@ class Intake:
             if problems:
                 invalid.append((index, statement, problems))
                 continue
-            candidates.append((index, self._prepare(statement, source, None, forwarded=True)))
+            candidates.append(
+                (index, self._prepare(statement, source, None, now, forwarded=True))
+            )
 
         with nullcontext(conn) if conn is not None else database.write(self.engine) as conn:
             existing = store.find(conn, [r.id for _, r in candidates])
@@ -357,13 +360,19 @@ class Intake:
         return [p.as_dict() for p in problems]
 
     def _prepare(
-        self, statement: dict, source: Holder, version: str | None, forwarded: bool = False
+        self,
+        statement: dict,
+        source: Holder,
+        version: str | None,
+        stored: datetime,
+        forwarded: bool = False,
     ) -> StatementRecord:
+        """`stored` is one instant per request: the statements of a request are stored together."""
         rules = rules_for(statement, "1.0.3") if forwarded else version
         default_version = "2.0.0" if rules == "2.0.0" else "1.0.0"
         return prepare(
             statement,
-            stored=datetime.now(UTC),
+            stored=stored,
             authority=source_authority(self.base_url, source.name),
             default_version=default_version,
             keep_upstream=forwarded,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 
@@ -31,8 +32,11 @@ class StatementRecord:
         return orjson.dumps(self.statement).decode()
 
 
+@lru_cache(maxsize=64)
 def format_instant(moment: datetime) -> str:
-    """ISO 8601 in UTC with millisecond precision, the form LRSs use for `stored`."""
+    """ISO 8601 in UTC with millisecond precision, the form LRSs use for `stored`.
+
+    Memoised: intake stamps every statement of a request with one instant."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
