@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector import counts, logs
-from lrs_connector.store import database, queue
+from lrs_connector.store import audit_counts, database, queue
 from lrs_connector.store.badges import badges_handler
 from lrs_connector.store.readiness import readiness_handler
 
@@ -55,8 +55,9 @@ def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
 
 
 # Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote;
-# badges (docs/badges.md) follow the levels readiness just stored.
-HANDLERS: list[Handler] = [map_to_evidence, readiness_handler, badges_handler]
+# badges (docs/badges.md) follow the levels readiness just stored; the audit counters every
+# worker shares are written last (store/audit_counts.py).
+HANDLERS: list[Handler] = [map_to_evidence, readiness_handler, badges_handler, audit_counts.flush]
 
 
 def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] = ()) -> int:

@@ -59,22 +59,45 @@ def _hits(conn: Connection, ids: Sequence[str]) -> set[tuple[int, str, str]]:
     return found
 
 
+_PENDING = "lrs_connector.audit_counts"  # conn.info key: counts waiting for `flush`
+
+
 @contextmanager
 def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[None]:
-    """Count what the block changes in these statements' evidence (see the module's text)."""
+    """Count what the block changes in these statements' evidence (see the module's text).
+
+    The shared counter rows are only written by `flush`: every worker's batch updates the same
+    rows, so a processing batch writes them last (its final handler), holding their locks for
+    the commit alone rather than through readiness and badges."""
     ids = sorted(set(statement_ids))
     before = _hits(conn, ids) if ids else set()
     yield
     if not ids:
         return
     after = _hits(conn, ids)
-    delta: Counter = Counter()
+    _, hits, unmapped_delta = _pending(conn)
     for version, rule, _ in after - before:
-        delta[(version, rule)] += 1
+        hits[(version, rule)] += 1
     for version, rule, _ in before - after:
-        delta[(version, rule)] -= 1
-    _add_hits(conn, delta)
-    _follow_unmapped(conn, ids, {statement for _, _, statement in after})
+        hits[(version, rule)] -= 1
+    _follow_unmapped(conn, ids, {statement for _, _, statement in after}, unmapped_delta)
+
+
+def _pending(conn: Connection) -> tuple:
+    """(transaction, rule hit changes, unmapped count changes) gathered in this transaction;
+    what a rolled-back one gathered is dropped (`info` outlives transactions)."""
+    pending = conn.info.get(_PENDING)
+    if pending is None or pending[0] is not conn.get_transaction():
+        pending = conn.info[_PENDING] = (conn.get_transaction(), Counter(), Counter())
+    return pending
+
+
+def flush(conn: Connection, entries: Sequence = ()) -> None:
+    """Write the counts `tracking` gathered in this transaction (a processing handler: last)."""
+    pending = conn.info.pop(_PENDING, None)
+    if pending is not None and pending[0] is conn.get_transaction():
+        _add_hits(conn, pending[1])
+        _add_unmapped(conn, pending[2])
 
 
 def _insert(conn: Connection, table: sa.Table):
@@ -97,8 +120,11 @@ def _key(value: str | None) -> str:
     return hashlib.sha256((value or "").encode()).hexdigest()
 
 
-def _follow_unmapped(conn: Connection, ids: Sequence[str], mapped: set[str]) -> None:
-    """Statements among ``ids`` join or leave the unmapped set; their counts follow."""
+def _follow_unmapped(
+    conn: Connection, ids: Sequence[str], mapped: set[str], delta: Counter
+) -> None:
+    """Statements among ``ids`` join or leave the unmapped set; ``delta`` gathers the change of
+    their counts per (kind, key, value)."""
     facts: dict[str, tuple[str, str | None, bool]] = {}
     members: set[str] = set()
     for chunk in _chunks(ids):
@@ -114,13 +140,10 @@ def _follow_unmapped(conn: Connection, ids: Sequence[str], mapped: set[str]) -> 
     leaving = [sid for sid in members if sid in facts and not facts[sid][2]]
     if not joining and not leaving:
         return
-    delta: Counter = Counter()
-    values: dict[tuple[str, str], str | None] = {}
     for sid, sign in [*((s, 1) for s in joining), *((s, -1) for s in leaving)]:
         verb, obj, _ = facts[sid]
         for kind, value in (("verb", verb), ("activity", obj), ("total", "")):
-            delta[(kind, _key(value))] += sign
-            values[(kind, _key(value))] = value
+            delta[(kind, _key(value), value)] += sign
     if joining:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         cursor = conn.connection.cursor()
@@ -131,8 +154,11 @@ def _follow_unmapped(conn: Connection, ids: Sequence[str], mapped: set[str]) -> 
         cursor.close()
     if leaving:
         conn.execute(sa.delete(unmapped).where(unmapped.c.statement_id.in_(leaving)))
-    rows = [{"kind": kind, "key": key, "value": values[(kind, key)], "statements": n}
-            for (kind, key), n in sorted(delta.items()) if n]
+
+
+def _add_unmapped(conn: Connection, delta: Counter) -> None:
+    rows = [{"kind": kind, "key": key, "value": value, "statements": n}
+            for (kind, key, value), n in sorted(delta.items(), key=lambda e: e[0][:2]) if n]
     if rows:
         statement = _insert(conn, unmapped_counts)
         conn.execute(statement.on_conflict_do_update(

@@ -267,6 +267,7 @@ def replay(
     for conn, documents, count in pages(engine, page_size, write_pages=True):
         with audit_counts.tracking(conn, [d["id"] for d in documents]):
             made += apply(conn, documents, mapper, version, datetime.now(UTC))
+        audit_counts.flush(conn)
         read += count
         if progress:
             progress(count)

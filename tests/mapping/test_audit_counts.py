@@ -100,3 +100,25 @@ def test_counters_follow_processing_voiding_and_replay(client, source_headers, e
         audit_counts.rebuild(conn)
     with database.read(engine) as conn:
         assert {version: _kept(conn, version) for version in (1, 2)} == kept
+
+
+def test_a_failed_batch_counts_nothing(client, source_headers, engine, monkeypatch):
+    """Counts gathered by a batch that rolls back are dropped, and the retry counts once."""
+    import pytest
+
+    _post(client, source_headers, demo.statements())
+
+    def broken(conn, entries):
+        raise RuntimeError("readiness broke")
+
+    handlers = list(processing.HANDLERS)
+    monkeypatch.setattr(processing, "HANDLERS",
+                        [h if h is not processing.readiness_handler else broken
+                         for h in handlers])
+    with pytest.raises(RuntimeError):
+        processing.process_batch(engine, 500)
+    monkeypatch.setattr(processing, "HANDLERS", handlers)
+    _process(engine, 500)
+    _same(engine, 1)
+    with database.read(engine) as conn:
+        assert audit_counts.hits(conn, 1)
