@@ -61,7 +61,8 @@ def _test_config(guide: str, http: int, https: int, upstreams: list[int], folder
                    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return (f"user root;\ndaemon off;\npid {folder / 'nginx.pid'};\n"
             f"error_log {folder / 'error.log'} info;\nevents {{}}\n"
-            f"http {{\n    access_log {folder / 'access.log'};\n{temp}{config}}}\n")
+            f"http {{\n    log_format upstream '$upstream_addr';\n"
+            f"    access_log {folder / 'access.log'} upstream;\n{temp}{config}}}\n")
 
 
 @pytest.fixture
@@ -91,7 +92,8 @@ def stack(engine, database_url, tmp_path):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         processes.append(nginx)
         _wait(lambda: _get(https, "/healthz") is not None, 30)
-        yield {"http": http, "https": https, "webs": processes[:2], "folder": tmp_path}
+        yield {"http": http, "https": https, "webs": processes[:2], "ports": webs,
+               "folder": tmp_path}
     finally:
         for process in processes:
             process.terminate()
@@ -128,6 +130,10 @@ def test_the_guides_nginx_config_in_front_of_two_web_processes(stack, engine):
     plain = requests.get(f"http://127.0.0.1:{stack['http']}/healthz", headers={"Host": HOST},
                          allow_redirects=False, timeout=10)
     assert plain.status_code == 301 and plain.headers["Location"] == f"https://{HOST}/healthz"
+    # requests are spread over both web processes (nginx's round robin, its access log says where)
+    assert all(_get(https, "/healthz").status_code == 200 for _ in range(6))
+    served = (stack["folder"] / "access.log").read_text().split()
+    assert {f"127.0.0.1:{port}" for port in stack["ports"]} <= set(served), served
     # health through the proxy; nginx's request id replaces the client's and reaches the answer
     answer = _get(https, "/healthz", {"X-Request-Id": "client-chosen"})
     assert answer.status_code == 200

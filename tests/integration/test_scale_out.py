@@ -130,8 +130,10 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
         "LRS_CONNECTOR_LOG_FORMAT": "text",
         "LRS_CONNECTOR_LMS_TARGETS": orjson.dumps(
             {"hr": {"kind": "webhook", "url": receiver.url, "secret": SECRET}}).decode(),
-        "PROMETHEUS_MULTIPROC_DIR": "",
     }
+    # workers keep their counters in memory; prometheus_client's multiprocess mode starts when
+    # the variable is set at all (an empty one writes its files to the working directory)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cli = [sys.executable, "-m", "lrs_connector"]
     ports = [_free_port(), _free_port()]
     logs: dict[str, Path] = {}

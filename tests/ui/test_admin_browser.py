@@ -17,30 +17,9 @@ from lrs_connector.lms.delivery import Dispatcher, Policy
 from lrs_connector.store import database, outbox
 from lrs_connector.store.learner_tables import learner_aliases, learners
 from lrs_connector.store.lms_tables import deliveries
-from tests.delivery.receiver import start
 from tests.ui.conftest import ADMIN_PASSWORD
-from tests.ui.test_admin_console import HOOK_SECRET, admin_settings, with_admin_console
-from tests.ui.test_browser import artifacts, browser, page  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def receiver():
-    found, server = start(HOOK_SECRET)
-    yield found
-    server.shutdown()
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, receiver, monkeypatch):
-    monkeypatch.setenv("HOOK_SECRET", HOOK_SECRET)
-    return admin_settings(database_url, str(tmp_path), receiver.url)
-
-
-@pytest.fixture
-def app(app):
-    return with_admin_console(app)
+pytestmark = [pytest.mark.slow, pytest.mark.webhook_targets]
 
 
 @pytest.fixture
@@ -72,8 +51,8 @@ def _sign_in(tab, base: str) -> None:
     tab.wait_for_url(f"{base}/console/")
 
 
-def test_admin_runs_the_console(page, live_server, admin, engine, receiver,  # noqa: F811
-                                delivered, artifacts):  # noqa: F811
+def test_admin_runs_the_console(page, live_server, admin, engine, receiver, delivered,
+                                artifacts):
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     _sign_in(page, live_server)
@@ -158,8 +137,8 @@ def test_admin_runs_the_console(page, live_server, admin, engine, receiver,  # n
     assert errors == []  # the CSP blocked nothing the pages need
 
 
-def test_admin_pages_work_by_keyboard_and_fit_375_pixels(browser, live_server, admin,  # noqa: F811
-                                                         delivered, artifacts):  # noqa: F811
+def test_admin_pages_work_by_keyboard_and_fit_375_pixels(browser, live_server, admin,
+                                                         delivered, artifacts):
     context = browser.new_context(viewport={"width": 375, "height": 740})
     try:
         narrow = context.new_page()

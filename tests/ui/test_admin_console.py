@@ -2,7 +2,8 @@
 (auditors read, only admins change: 403), CSRF refusals and the messages bad input gets.
 
 The app has one webhook target, `hr`, posting to a real receiver on 127.0.0.1 (as in
-tests/delivery), and one, `down`, pointing at a port nobody listens on.
+tests/delivery), and one, `down`, pointing at a port nobody listens on (the `webhook_targets`
+mark of tests/ui/conftest.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import socket
 from datetime import UTC, datetime
 
 import orjson
@@ -18,53 +18,14 @@ import pytest
 import sqlalchemy as sa
 
 from lrs_connector.learners import alias_kind
-from lrs_connector.settings import load_settings
 from lrs_connector.store import console_admin, database, outbox
 from lrs_connector.store.holders import SOURCES
 from lrs_connector.store.learner_tables import learner_aliases, learners
 from lrs_connector.store.lms_tables import deliveries, lms_users
-from tests.delivery.receiver import start
-from tests.ui.conftest import ADMIN_PASSWORD, AUDITOR_PASSWORD, csrf_from, sign_in
+from tests.ui.conftest import ADMIN_PASSWORD, HOOK_SECRET, csrf_from, sign_in
 
-HOOK_SECRET = "a-shared-secret-of-some-length"
+pytestmark = pytest.mark.webhook_targets  # `hr` and `down`, as tests/ui/conftest.py sets them
 ROLE = "https://example.org/roles/director"
-
-
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
-
-
-def admin_settings(database_url: str, data_dir: str, hook_url: str):
-    """Test settings with the webhook targets `hr` (at `hook_url`) and `down` (closed port);
-    the secret comes from HOOK_SECRET, which the caller sets."""
-    return load_settings(
-        environ={},
-        overrides={
-            "database_url": database_url,
-            "data_dir": data_dir,
-            "credential_cache_seconds": 0.0,
-            "log_format": "text",
-            "public_base_url": "http://127.0.0.1:8080",
-            "lms_targets": orjson.dumps({
-                "hr": {"kind": "webhook", "url": hook_url, "secret_env": "HOOK_SECRET"},
-                "down": {"kind": "webhook", "url": closed_port_url(),
-                         "secret_env": "HOOK_SECRET", "timeout": 2},
-            }).decode(),
-        },
-    )
-
-
-def with_admin_console(app):
-    """Register the admin console on a test app until app.py does."""
-    from lrs_connector.web.ui import admin_console
-
-    if "admin_console" not in app.blueprints:
-        app.register_blueprint(admin_console.bp)
-    return app
 
 
 def add_learner(conn, name: str, aliases: list[str]) -> int:
@@ -94,36 +55,6 @@ def add_delivery(conn, target: str, learner_id: int, status: str, error: str | N
     return conn.execute(sa.select(deliveries.c.id).where(
         deliveries.c.target == target, deliveries.c.learner_id == learner_id,
         deliveries.c.role == role)).scalar_one()
-
-
-@pytest.fixture
-def receiver():
-    found, server = start(HOOK_SECRET)
-    yield found
-    server.shutdown()
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, receiver, monkeypatch):
-    monkeypatch.setenv("HOOK_SECRET", HOOK_SECRET)
-    return admin_settings(database_url, str(tmp_path), receiver.url)
-
-
-@pytest.fixture
-def app(app):
-    return with_admin_console(app)
-
-
-@pytest.fixture
-def as_admin(client, admin):
-    assert sign_in(client, "adam", ADMIN_PASSWORD).status_code == 302
-    return client
-
-
-@pytest.fixture
-def as_auditor(client, auditor):
-    assert sign_in(client, "audra", AUDITOR_PASSWORD).status_code == 302
-    return client
 
 
 def post(client, path: str, data: dict, page: str = "/console/admin/"):
@@ -329,7 +260,7 @@ def test_a_failing_check_says_what_to_fix_and_is_remembered(as_admin, app, engin
     # another web process (a second app on the same database) shows the same result
     from lrs_connector.app import create_app
 
-    other = with_admin_console(create_app(app.extensions["lrs_settings"]))
+    other = create_app(app.extensions["lrs_settings"])
     try:
         second = other.test_client()
         assert sign_in(second, "adam", ADMIN_PASSWORD).status_code == 302

@@ -15,7 +15,7 @@ from lrs_connector.store import database
 from lrs_connector.store import mapping as mapping_store
 from lrs_connector.web.ui import audit
 from tests.ui.conftest import ADMIN_PASSWORD, AUDITOR_PASSWORD
-from tests.ui.test_browser import _sign_in, artifacts, browser, page  # noqa: F401 (fixtures)
+from tests.ui.test_browser import _sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def draft(engine, demo_learner) -> int:
 
 
 def test_auditor_finds_explains_and_previews_then_admin_publishes(
-    page, live_server, auditor, admin, engine, demo_learner, draft, artifacts  # noqa: F811
+    page, live_server, auditor, admin, engine, demo_learner, draft, artifacts
 ):
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -99,8 +99,8 @@ def test_auditor_finds_explains_and_previews_then_admin_publishes(
             "SELECT version FROM mapping_versions WHERE status = 'published'")).scalar() == draft
 
 
-def test_statements_fit_a_375_pixel_screen(browser, live_server, auditor, demo_learner,  # noqa: F811
-                                           artifacts):  # noqa: F811
+def test_statements_fit_a_375_pixel_screen(browser, live_server, auditor, demo_learner,
+                                           artifacts):
     context = browser.new_context(viewport={"width": 375, "height": 740})
     try:
         narrow = context.new_page()

@@ -2,14 +2,11 @@
 page through a signed link, keyboard navigation, CSRF, headers, 375 px wide. Each main page
 is saved as a screenshot in $LRS_CONNECTOR_TEST_ARTIFACTS (default: the test's tmp folder).
 
-Skipped without chromium or the playwright package, except on CI (`CI` set), where that fails.
+Skipped without chromium or the playwright package, except on CI (`CI` set), where that fails
+(the `browser` fixture in conftest.py).
 """
 
 from __future__ import annotations
-
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -17,45 +14,6 @@ from lrs_connector.accounts import throttle
 from tests.ui.conftest import AUDITOR_PASSWORD
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = os.environ.get("LRS_CONNECTOR_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _missing(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(reason + " (required on CI)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed: pip install playwright")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        _missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def artifacts(tmp_path) -> Path:
-    folder = Path(os.environ.get("LRS_CONNECTOR_TEST_ARTIFACTS") or tmp_path / "artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def _sign_in(page, base: str, username: str, password: str):
