@@ -590,28 +590,14 @@ def recompute_all(
     in learner id order (memory stays bounded; an interrupted run can simply be started again).
     ``progress(outcome so far, last learner id)`` is called after each chunk."""
     now = now or datetime.now(UTC)
-    total = Outcome()
-    after = -1
-    while True:
-        with database.write(engine) as conn:
-            ids = _next_learners(conn, after, chunk_size)
-            if not ids:
-                break
-            found = _collect(_evidence_between(conn, ids[0], ids[-1]))
-            stored = _stored_cells_between(conn, ids[0], ids[-1])
-            done = update(
-                conn, _cells_of(ids, found, stored), now, model=model, evidence_by_cell=found,
-                stored_cells=stored,
-            )
-        after = ids[-1]
-        total.learners += done.learners
-        total.cells += done.cells
-        total.changes += done.changes
-        total.extended += done.extended
-        total.moved.extend(done.moved)
-        if progress:
-            progress(total, after)
-    return total
+
+    def step(conn: Connection, ids: list[int]) -> Outcome:
+        found = _collect(_evidence_between(conn, ids[0], ids[-1]))
+        stored = _stored_cells_between(conn, ids[0], ids[-1])
+        return update(conn, _cells_of(ids, found, stored), now, model=model,
+                      evidence_by_cell=found, stored_cells=stored)
+
+    return _in_chunks(engine, chunk_size, step, progress)
 
 
 def refresh(
@@ -628,6 +614,23 @@ def refresh(
     change. Only cells whose counted evidence changed by ``now`` are read again. The embedded
     processor runs it daily; ``lrs-connector readiness refresh`` on demand."""
     now = now or datetime.now(UTC)
+
+    def step(conn: Connection, ids: list[int]) -> Outcome:
+        done = update(conn, {learner: set() for learner in ids}, now, model=model,
+                      request_ids={})
+        _sync_badges(conn, done.moved, now)
+        return done
+
+    return _in_chunks(engine, chunk_size, step, progress)
+
+
+def _in_chunks(
+    engine: Engine,
+    chunk_size: int,
+    step: Callable[[Connection, list[int]], Outcome],
+    progress: Callable[[Outcome, int], None] | None,
+) -> Outcome:
+    """``step`` over every learner with evidence or stored scores, a transaction per chunk."""
     total = Outcome()
     after = -1
     while True:
@@ -635,13 +638,12 @@ def refresh(
             ids = _next_learners(conn, after, chunk_size)
             if not ids:
                 break
-            done = update(conn, {learner: set() for learner in ids}, now, model=model,
-                          request_ids={})
-            _sync_badges(conn, done.moved, now)
+            done = step(conn, ids)
         after = ids[-1]
         total.learners += done.learners
         total.cells += done.cells
         total.changes += done.changes
+        total.extended += done.extended
         total.moved.extend(done.moved)
         if progress:
             progress(total, after)
