@@ -51,3 +51,15 @@ COMPLETED = f"""
   targets:
     - {{target: {D}financial-fluency, kind: knowledge, weight: 0.5, valid_days: 30}}
 """
+
+
+def bundled_without_failed_rules(text: str | None = None) -> str:
+    """The bundled rules (or ``text``) without the failed-assessment rules: a draft version
+    that changes evidence for learners who failed an assessment."""
+    lines, keep = [], True
+    for line in (text or bundled.bundled_text()).splitlines():
+        if line.startswith("  - id: "):
+            keep = not line.startswith("  - id: failed-")
+        if keep:
+            lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from lrs_connector.store import database
 from lrs_connector.store.mapping_tables import evidence
 from lrs_connector.web.mapping import bp
 from tests.builders import statement
+from tests.mapping.helpers import bundled_without_failed_rules
 
 
 def load_demo(client, headers, engine):
@@ -39,19 +40,12 @@ def invoke(runner, *args):
 def test_draft_whatif_publish_replay(app, client, source_headers, engine, runner, tmp_path):
     load_demo(client, source_headers, engine)
     # The draft drops the failed-assessment rules and doubles the budget weight.
-    text = bundled.bundled_text()
-    text = text.replace("  - id: failed-", "  - id: dropped-").replace(
+    text = bundled.bundled_text().replace(
         "budget-ownership, kind: practice, weight: 1.5",
         "budget-ownership, kind: practice, weight: 3.0",
     )
-    lines, keep = [], True
-    for line in text.splitlines():
-        if line.startswith("  - id: "):
-            keep = not line.startswith("  - id: dropped-")
-        if keep:
-            lines.append(line)
     draft = tmp_path / "draft.yaml"
-    draft.write_text("\n".join(lines) + "\n")
+    draft.write_text(bundled_without_failed_rules(text))
 
     result = invoke(runner, "import", str(draft))
     assert result.exit_code == 0 and "mapping version 2 (draft)" in result.output

@@ -10,10 +10,10 @@ import orjson
 import sqlalchemy as sa
 
 from lrs_connector import demo, processing
-from lrs_connector.mapping import bundled
 from lrs_connector.mapping.cli import mapping
 from lrs_connector.store import audit_counts, database
 from tests.builders import statement, voiding
+from tests.mapping.helpers import bundled_without_failed_rules
 
 
 def _truth(conn, version: int) -> tuple[dict, dict, dict, int]:
@@ -78,15 +78,8 @@ def test_counters_follow_processing_voiding_and_replay(client, source_headers, e
     _same(engine, 1)
 
     # a new version without the failed-assessment rules, published with a replay
-    text = bundled.bundled_text().replace("  - id: failed-", "  - id: dropped-")
-    lines, keep = [], True
-    for line in text.splitlines():
-        if line.startswith("  - id: "):
-            keep = not line.startswith("  - id: dropped-")
-        if keep:
-            lines.append(line)
     draft = tmp_path / "draft.yaml"
-    draft.write_text("\n".join(lines) + "\n")
+    draft.write_text(bundled_without_failed_rules())
     assert runner.invoke(mapping, ["import", str(draft)]).exit_code == 0
     published = runner.invoke(mapping, ["publish", "2", "--replay"], catch_exceptions=False)
     assert published.exit_code == 0, published.output

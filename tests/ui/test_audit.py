@@ -18,7 +18,7 @@ from lrs_connector.mapping import bundled
 from lrs_connector.store import database
 from lrs_connector.store import mapping as mapping_store
 from lrs_connector.web.ui import audit
-from tests.ui.conftest import ADMIN_PASSWORD, AUDITOR_PASSWORD, csrf_from, sign_in
+from tests.ui.conftest import csrf_from
 
 DOODLED = "http://example.org/verbs/doodled"
 SKETCH = "https://example.org/activities/sketch"
@@ -62,18 +62,6 @@ def data(app, client, engine, demo_learner, source_headers):
     while processing.process_batch(engine, 500):
         pass
     return {"learner": demo_learner, "ours": [s["id"] for s in ours]}
-
-
-@pytest.fixture
-def as_auditor(client, auditor):
-    assert sign_in(client, "audra", AUDITOR_PASSWORD).status_code == 302
-    return client
-
-
-@pytest.fixture
-def as_admin(client, admin):
-    assert sign_in(client, "adam", ADMIN_PASSWORD).status_code == 302
-    return client
 
 
 def _ids(page: str) -> list[str]:
