@@ -10,8 +10,12 @@ bundled profile, so the bundled mapping turns them into evidence) with fresh ids
 `--learners 5` keeps the demo's five people (20,000 statements each), which shows the cost
 of readiness rescoring a cell from all its evidence on every batch (see docs/scoring.md).
 
+Processing runs in a worker process alongside the pull, as a deployment that pulls a large
+backlog runs `lrs-connector pull` and `lrs-connector process` side by side (threads in one
+process would share one core); `--sequential` pulls everything first, then processes.
+
     python bench/pull.py [--statements 100000] [--learners 2000] [--page-size 1000]
-                         [--database-url URL]
+                         [--database-url URL] [--sequential]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +37,8 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from worker import Worker  # bench/ is the script folder, first on sys.path
 
 
 def make_statements(n: int, learners: int = 2000) -> list[dict]:
@@ -97,9 +104,14 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=2000)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="pull everything first, then process (one process) instead of a worker alongside",
+    )
     args = parser.parse_args()
 
-    from lrs_connector import processing
+    from lrs_connector import memory, processing
     from lrs_connector.intake.pull import Puller
     from lrs_connector.settings import load_settings
     from lrs_connector.store import database, schema
@@ -133,18 +145,24 @@ def main() -> None:
             timeout_seconds=60,
         )
     puller = Puller.from_settings(engine, settings)
-
-    start = time.perf_counter()
-    result = puller.pull(source.id)
-    pulled = time.perf_counter() - start
-    assert result.error is None, result.error
-    stop = threading.Event()
-    t = time.perf_counter()
-    processed = processing.run(
-        engine, batch_size=settings.process_batch_size, idle_seconds=0.01, stop=stop, once=True
-    )
-    processing_seconds = time.perf_counter() - t
-    total = time.perf_counter() - start
+    memory.tune_for_throughput()  # as `lrs-connector pull` does
+    alongside = args.sequential is False
+    with Worker(url, settings.process_batch_size) if alongside else nullcontext() as worker:
+        start = time.perf_counter()
+        result = puller.pull(source.id)
+        pulled = time.perf_counter() - start
+        assert result.error is None, result.error
+        t = time.perf_counter()
+        if worker is None:
+            processed = processing.run(
+                engine, batch_size=settings.process_batch_size, idle_seconds=0.01,
+                stop=threading.Event(), once=True,
+            )
+        else:
+            worker.drain(engine)
+            processed = result.stored
+        processing_seconds = time.perf_counter() - t
+        total = time.perf_counter() - start
     lrs.terminate()
 
     evidence_rows = count_evidence(engine)
@@ -153,12 +171,17 @@ def main() -> None:
         f"pull into the store: {result.received:,} statements ({result.stored:,} new, "
         f"{result.quarantined} quarantined) in {pulled:.2f} s = "
         f"{result.received / pulled:,.0f} statements/s ({result.pages} pages)"
+        + ("" if worker is None else ", a processing worker running alongside")
     )
-    print(
-        f"processing: {processed:,} queue entries in {processing_seconds:.2f} s = "
-        f"{processed / processing_seconds:,.0f}/s"
-        + (f"; {evidence_rows:,} evidence rows" if mapped else "; (no mapping stage present)")
-    )
+    if worker is None:
+        print(
+            f"processing: {processed:,} queue entries in {processing_seconds:.2f} s = "
+            f"{processed / processing_seconds:,.0f}/s"
+        )
+    else:
+        print(f"processing: the queue was empty {processing_seconds:.2f} s after the pull ended")
+    if mapped:
+        print(f"evidence rows: {evidence_rows:,}")
     print(
         f"end to end (pull + processing into evidence): {result.received / total:,.0f} "
         f"statements/s (target >= 5,000)"

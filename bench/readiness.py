@@ -5,9 +5,11 @@
   2. full recompute of 50,000 learners x 30 competencies, evidence rows generated directly in
      the database (target ≤ 2 minutes);
   3. end to end: intake of 500-statement batches → mapping to evidence → readiness → outbox,
-     in one process (target ≥ 5,000 statements/s).
+     with a processing worker process alongside intake as deployed (target ≥ 5,000
+     statements/s), then the cost of each stage per statement, run one after the other.
 
     python bench/readiness.py [--learners 50000] [--competencies 30] [--batches 40]
+                              [--only 1|2|3]
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lrs_connector import demo, processing
+from worker import Worker  # bench/ is the script folder, first on sys.path
+
+from lrs_connector import demo, memory, processing
 from lrs_connector.readiness import EvidenceItem
 from lrs_connector.settings import load_settings
 from lrs_connector.store import database, schema
@@ -190,6 +194,9 @@ def _statements(batch: int, size: int, learners: int) -> list[dict]:
 
 
 def end_to_end(folder: Path, batches: int, learners: int) -> None:
+    """Intake posts batches while a processing worker runs alongside (as `serve` with a
+    processor, or `lrs-connector process`, does); the clock stops when the last statement's
+    readiness is in the outbox. Then the same work one stage after the other, per statement."""
     from lrs_connector.intake.service import Intake
     from lrs_connector.store.holders import SOURCES
 
@@ -201,33 +208,36 @@ def end_to_end(folder: Path, batches: int, learners: int) -> None:
     for payload in payloads[:2]:  # warm-up: mapping version, caches
         intake.post(source, payload, "1.0.3")
         processing.process_batch(engine, 500)
-    started = time.perf_counter()
-    for payload in payloads[2 : batches + 2]:  # every processing handler: mapping, readiness…
-        intake.post(source, payload, "1.0.3")
-        processing.process_batch(engine, 500)
-    elapsed = time.perf_counter() - started
+    memory.tune_for_throughput()  # as `serve` does in each web process
+    with Worker(settings.resolved_database_url, 500) as worker:
+        started = time.perf_counter()
+        for payload in payloads[2 : batches + 2]:
+            intake.post(source, payload, "1.0.3")
+        worker.drain(engine)
+        elapsed = time.perf_counter() - started
     with database.read(engine) as conn:
         evidence = conn.exec_driver_sql("SELECT COUNT(*) FROM evidence").scalar()
         messages = conn.exec_driver_sql("SELECT COUNT(*) FROM outbox").scalar()
     total = batches * 500
     print(
-        f"3. end to end, {batches} batches of 500 over {learners:,} learners: "
-        f"{total / elapsed:,.0f} statements/s ({evidence:,} evidence rows, "
-        f"{messages:,} outbox entries; handlers: "
+        f"3. end to end, {batches} batches of 500 over {learners:,} learners, a processing "
+        f"worker alongside intake: {total / elapsed:,.0f} statements/s ({evidence:,} evidence "
+        f"rows, {messages:,} outbox entries; handlers: "
         f"{', '.join(h.__name__ for h in processing.HANDLERS)}; target ≥ 5,000/s)"
     )
-    # For comparison, the same with the mapping handler only (no readiness, no badges).
-    handlers = processing.HANDLERS[:]
-    processing.HANDLERS[:] = [processing.map_to_evidence]
-    try:
-        started = time.perf_counter()
-        for payload in payloads[batches + 2 :]:
-            intake.post(source, payload, "1.0.3")
-            processing.process_batch(engine, 500)
-        rate = total / (time.perf_counter() - started)
-    finally:
-        processing.HANDLERS[:] = handlers
-    print(f"   (intake + mapping without readiness: {rate:,.0f} statements/s)")
+    took = {"intake": 0.0, "processing": 0.0}
+    for payload in payloads[batches + 2 :]:
+        t = time.perf_counter()
+        intake.post(source, payload, "1.0.3")
+        took["intake"] += time.perf_counter() - t
+        t = time.perf_counter()
+        processing.process_batch(engine, 500)
+        took["processing"] += time.perf_counter() - t
+    print(
+        "   one stage after the other, per statement: "
+        + ", ".join(f"{stage} {seconds / total * 1e6:.0f} µs" for stage, seconds in took.items())
+        + f" ({total / sum(took.values()):,.0f} statements/s in one process)"
+    )
     engine.dispose()
 
 
@@ -238,12 +248,19 @@ def main() -> None:
     parser.add_argument("--competencies", type=int, default=30)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--e2e-learners", type=int, default=2_000)
+    parser.add_argument(
+        "--only", type=int, choices=(1, 2, 3), help="run one of the three measurements"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two, \
-            tempfile.TemporaryDirectory() as three:
-        one_learner(Path(one), args.rows)
-        full_recompute(Path(two), args.learners, args.competencies)
-        end_to_end(Path(three), args.batches, args.e2e_learners)
+    parts = {
+        1: lambda folder: one_learner(folder, args.rows),
+        2: lambda folder: full_recompute(folder, args.learners, args.competencies),
+        3: lambda folder: end_to_end(folder, args.batches, args.e2e_learners),
+    }
+    for number, run in parts.items():
+        if args.only in (None, number):
+            with tempfile.TemporaryDirectory() as folder:
+                run(Path(folder))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import threading
 import click
 import orjson
 
-from lrs_connector import worker_metrics
+from lrs_connector import memory, worker_metrics
 from lrs_connector.accounts.cli import accounts, learner_link
 from lrs_connector.badges.cli import badges
 from lrs_connector.frameworks.cli import frameworks
@@ -145,6 +145,7 @@ def process(obj: Context, once: bool, batch_size: int | None, metrics_host: str,
     worker_metrics.start(metrics_host, metrics_port)
     stop = threading.Event()
     size = batch_size or obj.settings.process_batch_size
+    memory.tune_for_throughput()
     try:
         total = processing.run(
             engine,

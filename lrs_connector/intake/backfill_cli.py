@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 import orjson
 
+from lrs_connector import memory
 from lrs_connector.intake.pull_cli import settings_and_engine
 
 
@@ -66,6 +67,7 @@ def backfill(
                 batch_size=batch_size,
                 progress=None if quiet else show,
             )
+            memory.tune_for_throughput()
             results = runner.run(list(files), restart=restart)
         except BackfillError as exc:
             raise click.ClickException(str(exc)) from None

@@ -12,7 +12,7 @@ import threading
 import click
 import orjson
 
-from lrs_connector import worker_metrics
+from lrs_connector import memory, worker_metrics
 from lrs_connector.store import database
 from lrs_connector.store import pull as store
 
@@ -201,6 +201,7 @@ def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
         if result.error:
             failed.append(result.source)
 
+    memory.tune_for_throughput()
     try:
         results = puller.run(stop, name=source, once=once, on_result=report)
     except KeyboardInterrupt:

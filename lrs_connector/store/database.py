@@ -137,8 +137,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: committed on success, rolled back on any error."""
-    with _writer_lock(engine), engine.begin() as connection:
+    """One write transaction: committed on success, rolled back on any error. The connection
+    is checked out before the writer lock is taken, so the lock covers the transaction only."""
+    with engine.connect() as connection, _writer_lock(engine), connection.begin():
         yield connection
 
 

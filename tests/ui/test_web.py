@@ -38,6 +38,18 @@ def test_sign_in_with_the_right_password_opens_the_console(client, auditor):
     assert "Administration" in home.text and "learner merges" not in home.text  # read-only
 
 
+def test_a_tampered_session_cookie_is_ignored_and_requests_without_one_set_none(
+    client, auditor, source_headers
+):
+    sign_in(client, "audra", AUDITOR_PASSWORD)
+    assert client.get("/console/").status_code == 200
+    client.set_cookie("lrs_session", "forged.cookie.value")
+    assert client.get("/console/").status_code == 302  # a bad signature is no session
+    client.delete_cookie("lrs_session")
+    about = client.get("/xapi/about", headers=source_headers)
+    assert about.status_code == 200 and "Set-Cookie" not in about.headers
+
+
 def test_wrong_password_and_unknown_user_get_the_same_refusal(client, auditor):
     wrong = sign_in(client, "audra", "not the password at all")
     unknown = sign_in(client, "nobody", AUDITOR_PASSWORD)
