@@ -105,6 +105,10 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--database-url", default="")
     parser.add_argument(
+        "--batch-size", type=int, default=0,
+        help="statements per processing transaction (default: the setting, 500)",
+    )
+    parser.add_argument(
         "--sequential",
         action="store_true",
         help="pull everything first, then process (one process) instead of a worker alongside",
@@ -145,9 +149,10 @@ def main() -> None:
             timeout_seconds=60,
         )
     puller = Puller.from_settings(engine, settings)
+    batch_size = args.batch_size or settings.process_batch_size
     memory.tune_for_throughput()  # as `lrs-connector pull` does
     alongside = args.sequential is False
-    with Worker(url, settings.process_batch_size) if alongside else nullcontext() as worker:
+    with Worker(url, batch_size) if alongside else nullcontext() as worker:
         start = time.perf_counter()
         result = puller.pull(source.id)
         pulled = time.perf_counter() - start
@@ -155,7 +160,7 @@ def main() -> None:
         t = time.perf_counter()
         if worker is None:
             processed = processing.run(
-                engine, batch_size=settings.process_batch_size, idle_seconds=0.01,
+                engine, batch_size=batch_size, idle_seconds=0.01,
                 stop=threading.Event(), once=True,
             )
         else:

@@ -11,7 +11,10 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -37,7 +40,6 @@ def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> No
 
 def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
     from lrs_connector.store import evidence, mapping
-    from lrs_connector.store import statements as stored_statements
 
     now = datetime.now(UTC)
     voided = [e.statement_id for e in entries if e.event == "voided"]
@@ -49,9 +51,77 @@ def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
     active = mapping.active(conn, now)
     if active is None:
         return
-    found = stored_statements.find(conn, stored)
-    documents = [s.statement for s in found.values() if not s.voided and s.voids is None]
-    counts.note("evidence", evidence.apply(conn, documents, active.mapper, active.version, now))
+    prepared = _prepared.get()
+    if prepared is not None and prepared.version != active.version:
+        prepared = None  # a version was published meanwhile: derive under the new one here
+    documents = _documents(conn, stored, prepared)
+    derived = prepared.derived if prepared is not None else None
+    counts.note(
+        "evidence",
+        evidence.apply(conn, documents, active.mapper, active.version, now, derived=derived),
+    )
+
+
+def _documents(conn: Connection, ids: list[str], prepared: Prepared | None) -> list[dict]:
+    """The statements to map (neither voided nor voiding), in queue order. Bodies read before
+    the write lock are used as they are (a stored statement never changes); only whether it
+    was voided since is read again."""
+    from lrs_connector.store import statements as stored_statements
+
+    read_before = prepared.documents if prepared is not None else {}
+    found = stored_statements.find(conn, [i for i in ids if i not in read_before])
+    voided_since = stored_statements.voided_among(conn, [i for i in ids if i in read_before])
+    documents = []
+    for statement_id in ids:
+        if statement_id in read_before:
+            if statement_id not in voided_since:
+                documents.append(read_before[statement_id])
+            continue
+        record = found.get(statement_id)
+        if record is not None and not record.voided and record.voids is None:
+            documents.append(record.statement)
+    return documents
+
+
+@dataclass
+class Prepared:
+    """What the head of the queue needs that can be worked out before the write lock is
+    taken: the statements to map and the evidence the published mapping derives from them.
+
+    On SQLite, writers take turns and a processing batch holds the turn from its first read to
+    its commit, so intake waits for all of it. Reading and mapping the next statements in a
+    read transaction first leaves the turn to the writes alone. It is only a head start: the
+    batch takes whatever the queue holds when it gets its turn, checks the mapping version,
+    and reads and derives anything not prepared (tested both ways).
+    """
+
+    version: int
+    documents: dict[str, dict] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
+_prepared: ContextVar[Prepared | None] = ContextVar("prepared", default=None)
+
+
+def prepare(engine: Engine, limit: int) -> Prepared | None:
+    """Read and map the first `limit` queued statements without taking the write lock."""
+    from lrs_connector.mapping.evidence import derive
+    from lrs_connector.store import mapping
+    from lrs_connector.store import statements as stored_statements
+
+    with database.read(engine) as conn:
+        ids = [e.statement_id for e in queue.peek(conn, limit) if e.event == "stored"]
+        version = mapping.published_version(conn) if ids else None
+        if version is None:
+            return None
+        mapper = mapping.mapper(conn, version)
+        found = stored_statements.find(conn, list(dict.fromkeys(ids)))
+    prepared = Prepared(version)
+    for statement_id, record in found.items():
+        if not record.voided and record.voids is None:
+            prepared.documents[statement_id] = record.statement
+            prepared.derived[statement_id] = derive(record.statement, mapper, version)
+    return prepared
 
 
 # Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote;
@@ -64,10 +134,14 @@ def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] =
     """Process one batch in one transaction; returns how many queue entries it took.
 
     The batch's log lines (its failure's too) carry the ids of the requests that stored its
-    statements, and so do the readiness changes it puts in the outbox (logs.carrying).
+    statements, and so do the readiness changes it puts in the outbox (logs.carrying). On
+    SQLite the batch's statements are read and mapped before its write transaction (`Prepared`).
     """
     with contextlib.ExitStack() as scope:
         try:
+            if database.takes_turns(engine):
+                token = _prepared.set(prepare(engine, batch_size))
+                scope.callback(_prepared.reset, token)
             with counts.counting(), database.write(engine) as conn:
                 entries = queue.take(conn, batch_size)
                 scope.enter_context(logs.carrying(e.request_id for e in entries))

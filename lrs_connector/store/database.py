@@ -69,6 +69,12 @@ def _writer_lock(engine: Engine):
         return _writer_locks[database]
 
 
+def takes_turns(engine: Engine) -> bool:
+    """True on a SQLite database file: one writer at a time, across processes."""
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+
+
 @contextmanager
 def sole_worker(engine: Engine, name: str) -> Iterator[None]:
     """On SQLite, wait until no other process runs the `name` loop, then run it alone.

@@ -169,18 +169,22 @@ def apply(
     mapper: Mapper,
     version: int,
     now: datetime,
+    *,
+    derived: dict[str, tuple[list[Identity], list[Derived]]] | None = None,
 ) -> int:
     """Map statements (not voided) under `version` and store the evidence; returns rows made.
+    `derived` holds what `derive` gave for some of them under `version` already.
 
     Every actor becomes a learner, whether or not a rule matched (learners are people seen,
     not people with evidence)."""
     people: list[Identity] = []
     rows: list[Derived] = []
     named: list[tuple[str, str]] = []
+    ready = derived or {}
     for document in documents:
-        found, derived = derive(document, mapper, version)
+        found, derived_rows = ready.get(document["id"]) or derive(document, mapper, version)
         people.extend(found)
-        rows.extend(derived)
+        rows.extend(derived_rows)
         named.extend((document["id"], person.primary) for person in found)
     learner_of = learner_store.resolve(conn, people, now)
     write(conn, rows, learner_of, now)

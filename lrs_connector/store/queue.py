@@ -41,3 +41,10 @@ def take(conn: Connection, limit: int) -> list[QueueEntry]:
 
 def depth(conn: Connection) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(processing_queue)).scalar_one()
+
+
+def peek(conn: Connection, limit: int) -> list[QueueEntry]:
+    """The `limit` oldest entries, left in place (processing reads ahead with them)."""
+    q = processing_queue.c
+    query = sa.select(q.seq, q.statement_id, q.event, q.request_id).order_by(q.seq).limit(limit)
+    return [QueueEntry(r.seq, r.statement_id, r.event, r.request_id) for r in conn.execute(query)]
