@@ -18,9 +18,7 @@ def _run(url: str, batch_size: int, ready, stop) -> None:
     engine = database.create_engine(url)
     memory.tune_for_throughput()  # as `lrs-connector process` does
     ready.set()
-    while not stop.is_set():
-        if not processing.process_batch(engine, batch_size):
-            stop.wait(0.01)
+    processing.run(engine, batch_size=batch_size, idle_seconds=0.01, stop=stop)
     engine.dispose()
 
 
