@@ -3,8 +3,9 @@
 A rule's match is a list of conditions evaluated in a fixed order, cheapest first (verb,
 activity, result, extensions, JSONPath, then the profile template). Matching stops at the
 first failing condition, which is what ``explain`` reports. The mapper indexes rules by the
-verb they require (given directly or by their template), so a statement is only tried
-against the rules for its verb plus the few rules that accept any verb.
+verb they require (given directly or by their template), then by the activity ids they
+require, so a statement is only tried against the rules for its verb and activity plus the
+few rules that accept any.
 
 Reading pass/fail (``success``): when ``result.success`` is present it decides, whatever the
 score; only when it is absent is the score compared with the rule's ``pass_mark`` (if any).
@@ -60,6 +61,7 @@ class Rule:
     # The tests left once the verb index has picked the rule for a statement (its verb
     # condition, if any, already holds): what `Mapper.evaluate` runs.
     indexed_tests: tuple[Test, ...] = ()
+    activity_ids: frozenset[str] | None = None  # None: any activity (match.activity_id)
 
     def first_failure(self, statement: dict[str, Any], memo: dict[str, Any]) -> Condition | None:
         for condition in self.conditions:
@@ -117,16 +119,24 @@ class Mapper:
         for rule in self.rules:
             for verb in rule.verbs or ():
                 by_verb.setdefault(verb, []).append(rule)
-        self._any = tuple(any_verb)
+        self._any = _by_activity(any_verb)
         self._by_verb = {
-            verb: tuple(sorted({*rules, *any_verb}, key=lambda r: r.position))
-            for verb, rules in by_verb.items()
+            verb: _by_activity({*rules, *any_verb}) for verb, rules in by_verb.items()
         }
 
     def candidates(self, statement: dict[str, Any]) -> tuple[Rule, ...]:
+        """The rules that can match ``statement``, in document order: those for its verb (or
+        for any verb) that name its activity id or no activity id."""
         verb = statement.get("verb")
         verb_id = verb.get("id") if type(verb) is dict else None
-        return self._by_verb.get(verb_id, self._any)
+        for_any, for_activity = self._by_verb.get(verb_id, self._any)
+        if for_activity:
+            obj = statement.get("object")  # as the activity_id condition reads it
+            if type(obj) is dict and obj.get("objectType", "Activity") == "Activity":
+                activity = obj.get("id")
+                if type(activity) is str:
+                    return for_activity.get(activity, for_any)
+        return for_any
 
     def evaluate(self, statement: dict[str, Any]) -> list[Rule]:
         """The rules that match, in document order (the hot path: tests only, no messages)."""
@@ -156,6 +166,21 @@ class Mapper:
 
     def targets(self) -> set[str]:
         return {t.iri for r in self.rules for t in r.targets}
+
+
+ByActivity = tuple[tuple[Rule, ...], dict[str, tuple[Rule, ...]]]
+
+
+def _by_activity(rules: Iterable[Rule]) -> ByActivity:
+    """(the rules that accept any activity, {activity id: those and the rules naming it}),
+    each in document order. Only ids the rules name are keys: statements cannot grow it."""
+    rules = sorted(rules, key=lambda r: r.position)
+    for_any = tuple(r for r in rules if r.activity_ids is None)
+    named = {i for r in rules for i in r.activity_ids or ()}
+    return for_any, {
+        activity: tuple(r for r in rules if r.activity_ids is None or activity in r.activity_ids)
+        for activity in sorted(named)
+    }
 
 
 # --- compiling -------------------------------------------------------------------------------
@@ -272,6 +297,7 @@ def _compile_rule(raw: dict[str, Any], position: int, profiles: ProfileSet) -> R
         targets,
         template,
         indexed,
+        frozenset(match["activity_id"]) if "activity_id" in match else None,
     )
 
 

@@ -359,12 +359,24 @@ class Scorer:
         self._averages = tuple(
             (index[iri], tuple(index[k] for k in kids)) for iri, kids in below if kids
         )
-        self._role_terms = tuple(
-            (iri, role.code, total,
-             tuple((index.get(q.target, missing), q.weight, q.proficiency) for q in requirements))
-            for iri, role in self.framework.roles.items()
-            for requirements, total in [self._requirements[iri]]
+        self._roles = tuple(
+            (iri, role.code, total) for iri, role in self.framework.roles.items()
+            for _, total in [self._requirements[iri]]
         )
+        # Each role's terms, found from the target they read: a learner has proficiency in few
+        # targets, and a term whose target is at 0 adds exactly 0 to the role's sum. Terms
+        # with a required proficiency (a level of the scale: an integer) of 0 or less are
+        # always fully met: their weight.
+        self._met = tuple(
+            tuple(q.weight for q in requirements if q.proficiency <= 0)
+            for requirements, _ in (self._requirements[iri] for iri, _, _ in self._roles)
+        )
+        feeds: list[list[tuple[int, float, float]]] = [[] for _ in range(missing + 1)]
+        for number, (iri, _, _) in enumerate(self._roles):
+            for q in self._requirements[iri][0]:
+                if q.proficiency > 0:
+                    feeds[index.get(q.target, missing)].append((number, q.weight, q.proficiency))
+        self._feeds = tuple(tuple(found) for found in feeds)
 
     def _bottom_up(self) -> list[str]:
         """Competencies with every child before its parent."""
@@ -466,24 +478,27 @@ class Scorer:
 
     def role_scores(self, own: Mapping[str, float]) -> dict[str, tuple[float, str, str]]:
         """{role IRI: (score, level, code)} from own proficiencies: the arithmetic of
-        ``targets`` and ``role`` (the same sums in the same order, so the same numbers),
-        without the explanation objects the incremental path does not need."""
+        ``targets`` and ``role`` (the same exact sums of the same non-zero terms, so the same
+        numbers), without the explanation objects the incremental path does not need."""
         fsum = math.fsum
         value = [own.get(iri, 0.0) for iri in self._slots]
         value.append(0.0)
         for position, kids in self._averages:
-            derived = fsum([value[k] for k in kids]) / len(kids)
+            derived = fsum(map(value.__getitem__, kids)) / len(kids)
             if derived > value[position]:
                 value[position] = derived
+        parts = [list(met) for met in self._met]
+        feeds = self._feeds
+        for position, found in enumerate(value):
+            if found:  # 0 adds nothing; NaN and negatives go through as `role` takes them
+                for number, weight, required in feeds[position]:
+                    attained = found / required
+                    parts[number].append(weight * (attained if attained < 1.0 else 1.0))
         level = self.model.level
         out = {}
-        for iri, code, total_weight, terms in self._role_terms:
+        for (iri, code, total_weight), terms in zip(self._roles, parts, strict=True):
             if total_weight > 0:
-                parts = []
-                for position, weight, required in terms:
-                    attained = 1.0 if required <= 0 else value[position] / required
-                    parts.append(weight * (attained if attained < 1.0 else 1.0))
-                score = min(100.0, max(0.0, 100.0 * fsum(parts) / total_weight))
+                score = min(100.0, max(0.0, 100.0 * fsum(terms) / total_weight))
             else:
                 score = 0.0
             out[iri] = (score, level(score), code)

@@ -20,7 +20,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from lrs_connector.store.audit_tables import rule_hits, unmapped, unmapped_counts
@@ -35,27 +34,65 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _false(conn: Connection) -> str:
+    return "false" if conn.dialect.name == "postgresql" else "0"
+
+
 def _fetch(conn: Connection, sql: str, chunk: Sequence[str]) -> list[tuple]:
     """Rows of ``sql`` (its ``IN ({})`` filled for ``chunk``) through a driver cursor: this runs
     twice per processing batch, where SQLAlchemy's statement building costs more than the SQL."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql.format(", ".join([mark] * len(chunk))), tuple(chunk))
+        cursor.execute(sql.format(", ".join([_mark(conn)] * len(chunk))), tuple(chunk))
         return cursor.fetchall()
     finally:
         cursor.close()
 
 
+def _write(conn: Connection, sql: str, rows: list[tuple]) -> None:
+    """``sql`` for each of ``rows`` through a driver cursor (placeholders written ``?``)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql.replace("?", _mark(conn)), rows)
+    finally:
+        cursor.close()
+
+
+Facts = dict[str, tuple[str, str | None, bool, bool]]  # id: verb, object, countable, member
+
+
+def _before(conn: Connection, ids: Sequence[str]) -> tuple[set[tuple[int, str, str]], Facts]:
+    """One read per chunk, before the change: each statement's evidence in force as (mapping
+    version, rule, statement), and its facts: verb, activity, whether it may count as unmapped
+    (neither voided nor voiding; the block changes neither) and whether it is counted now."""
+    hits: set[tuple[int, str, str]] = set()
+    facts: Facts = {}
+    for chunk in _chunks(ids):
+        for sid, verb, obj, voided, voids, member, version, rule in _fetch(
+            conn,
+            "SELECT s.id, s.verb_id, s.object_id, s.voided, s.voids, u.statement_id, "
+            "e.mapping_version, e.rule_id FROM statements s "
+            "LEFT JOIN audit_unmapped u ON u.statement_id = s.id "
+            f"LEFT JOIN evidence e ON e.statement_id = s.id AND e.retracted = {_false(conn)} "
+            "WHERE s.id IN ({})", chunk):
+            facts[sid] = (verb, obj, not voided and voids is None, member is not None)
+            if version is not None:
+                hits.add((version, rule, sid))
+    return hits, facts
+
+
 def _hits(conn: Connection, ids: Sequence[str]) -> set[tuple[int, str, str]]:
     """(mapping version, rule, statement) of the evidence in force of these statements."""
-    false = "false" if conn.dialect.name == "postgresql" else "0"
     found: set[tuple[int, str, str]] = set()
     for chunk in _chunks(ids):
         found.update(_fetch(
             conn,
             "SELECT DISTINCT mapping_version, rule_id, statement_id FROM evidence "
-            f"WHERE retracted = {false} AND statement_id IN ({{}})", chunk))
+            f"WHERE retracted = {_false(conn)} AND statement_id IN ({{}})", chunk))
     return found
 
 
@@ -70,7 +107,7 @@ def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[None]:
     rows, so a processing batch writes them last (its final handler), holding their locks for
     the commit alone rather than through readiness and badges."""
     ids = sorted(set(statement_ids))
-    before = _hits(conn, ids) if ids else set()
+    before, facts = _before(conn, ids) if ids else (set(), {})
     yield
     if not ids:
         return
@@ -80,7 +117,7 @@ def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[None]:
         hits[(version, rule)] += 1
     for version, rule, _ in before - after:
         hits[(version, rule)] -= 1
-    _follow_unmapped(conn, ids, {statement for _, _, statement in after}, unmapped_delta)
+    _follow_unmapped(conn, facts, {statement for _, _, statement in after}, unmapped_delta)
 
 
 def _pending(conn: Connection) -> tuple:
@@ -93,26 +130,23 @@ def _pending(conn: Connection) -> tuple:
 
 
 def flush(conn: Connection, entries: Sequence = ()) -> None:
-    """Write the counts `tracking` gathered in this transaction (a processing handler: last)."""
+    """Write the counts `tracking` gathered in this transaction (a processing handler: last).
+    Driver-level upserts (the same SQL on SQLite and PostgreSQL): SQLAlchemy's statement
+    building cost six times the SQL here."""
     pending = conn.info.pop(_PENDING, None)
-    if pending is not None and pending[0] is conn.get_transaction():
-        _add_hits(conn, pending[1])
-        _add_unmapped(conn, pending[2])
-
-
-def _insert(conn: Connection, table: sa.Table):
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-
-
-def _add_hits(conn: Connection, delta: Counter) -> None:
-    rows = [{"mapping_version": v, "rule_id": r, "statements": n}
-            for (v, r), n in sorted(delta.items()) if n]
-    if not rows:
+    if pending is None or pending[0] is not conn.get_transaction():
         return
-    statement = _insert(conn, rule_hits)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[rule_hits.c.mapping_version, rule_hits.c.rule_id],
-        set_={"statements": rule_hits.c.statements + statement.excluded.statements}), rows)
+    hits = sorted((v, r, n) for (v, r), n in pending[1].items() if n)
+    if hits:
+        _write(conn, "INSERT INTO audit_rule_hits (mapping_version, rule_id, statements) "
+               "VALUES (?, ?, ?) ON CONFLICT (mapping_version, rule_id) DO UPDATE SET "
+               "statements = audit_rule_hits.statements + excluded.statements", hits)
+    counts = sorted(((kind, key, value, n) for (kind, key, value), n in pending[2].items() if n),
+                    key=lambda row: row[:2])  # one lock order for every worker
+    if counts:
+        _write(conn, "INSERT INTO audit_unmapped_counts (kind, key, value, statements) "
+               "VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET "
+               "statements = audit_unmapped_counts.statements + excluded.statements", counts)
 
 
 @functools.lru_cache(maxsize=4096)  # verbs and activities repeat from batch to batch
@@ -120,51 +154,25 @@ def _key(value: str | None) -> str:
     return hashlib.sha256((value or "").encode()).hexdigest()
 
 
-def _follow_unmapped(
-    conn: Connection, ids: Sequence[str], mapped: set[str], delta: Counter
-) -> None:
-    """Statements among ``ids`` join or leave the unmapped set; ``delta`` gathers the change of
+def _follow_unmapped(conn: Connection, facts: Facts, mapped: set[str], delta: Counter) -> None:
+    """Statements of ``facts`` join or leave the unmapped set; ``delta`` gathers the change of
     their counts per (kind, key, value)."""
-    facts: dict[str, tuple[str, str | None, bool]] = {}
-    members: set[str] = set()
-    for chunk in _chunks(ids):
-        for sid, verb, obj, voided, voids, member in _fetch(
-            conn,
-            "SELECT s.id, s.verb_id, s.object_id, s.voided, s.voids, u.statement_id "
-            "FROM statements s LEFT JOIN audit_unmapped u ON u.statement_id = s.id "
-            "WHERE s.id IN ({})", chunk):
-            facts[sid] = (verb, obj, not voided and voids is None and sid not in mapped)
-            if member is not None:
-                members.add(sid)
-    joining = [sid for sid, (_, _, now) in facts.items() if now and sid not in members]
-    leaving = [sid for sid in members if sid in facts and not facts[sid][2]]
-    if not joining and not leaving:
-        return
-    for sid, sign in [*((s, 1) for s in joining), *((s, -1) for s in leaving)]:
-        verb, obj, _ = facts[sid]
-        for kind, value in (("verb", verb), ("activity", obj), ("total", "")):
-            delta[(kind, _key(value), value)] += sign
+    joining, leaving = [], []
+    for sid, (verb, obj, countable, member) in facts.items():
+        now = countable and sid not in mapped
+        if now == member:
+            continue
+        (joining if now else leaving).append((sid, verb, obj))
+        sign = 1 if now else -1
+        delta[("verb", _key(verb), verb)] += sign
+        delta[("activity", _key(obj), obj)] += sign
+        delta[("total", _key(""), "")] += sign
     if joining:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        cursor = conn.connection.cursor()
-        cursor.executemany(
-            f"INSERT INTO audit_unmapped (statement_id, verb_id, object_id) "
-            f"VALUES ({mark}, {mark}, {mark})",
-            [(sid, facts[sid][0], facts[sid][1]) for sid in joining])
-        cursor.close()
+        _write(conn, "INSERT INTO audit_unmapped (statement_id, verb_id, object_id) "
+               "VALUES (?, ?, ?)", joining)
     if leaving:
-        conn.execute(sa.delete(unmapped).where(unmapped.c.statement_id.in_(leaving)))
-
-
-def _add_unmapped(conn: Connection, delta: Counter) -> None:
-    rows = [{"kind": kind, "key": key, "value": value, "statements": n}
-            for (kind, key, value), n in sorted(delta.items(), key=lambda e: e[0][:2]) if n]
-    if rows:
-        statement = _insert(conn, unmapped_counts)
-        conn.execute(statement.on_conflict_do_update(
-            index_elements=[unmapped_counts.c.kind, unmapped_counts.c.key],
-            set_={"statements": unmapped_counts.c.statements + statement.excluded.statements}),
-            rows)
+        _write(conn, "DELETE FROM audit_unmapped WHERE statement_id = ?",
+               [(sid,) for sid, _, _ in leaving])
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 
 from lrs_connector.store.tables import processing_queue
 
+_CHUNK = 500  # entries deleted per statement: well under SQLite's bound-parameter limit
+
 
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
@@ -24,18 +26,22 @@ class QueueEntry:
 
 
 def take(conn: Connection, limit: int) -> list[QueueEntry]:
-    """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final."""
-    q = processing_queue.c
-    query = sa.select(q.seq, q.statement_id, q.event, q.request_id).order_by(q.seq).limit(limit)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    entries = [
-        QueueEntry(r.seq, r.statement_id, r.event, r.request_id) for r in conn.execute(query)
-    ]
-    if entries:
-        conn.execute(
-            processing_queue.delete().where(processing_queue.c.seq.in_([e.seq for e in entries]))
-        )
+    """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final.
+    Through the driver cursor: once per batch, SQLAlchemy's statement building (an IN list of
+    every taken entry) cost more than the SQL."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    lock = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
+    cursor = conn.connection.cursor()
+    try:
+        entries = _oldest(cursor, limit, lock)
+        for start in range(0, len(entries), _CHUNK):
+            chunk = [e.seq for e in entries[start : start + _CHUNK]]
+            cursor.execute(
+                f"DELETE FROM processing_queue WHERE seq IN ({', '.join([mark] * len(chunk))})",
+                chunk,
+            )
+    finally:
+        cursor.close()
     return entries
 
 
@@ -45,6 +51,16 @@ def depth(conn: Connection) -> int:
 
 def peek(conn: Connection, limit: int) -> list[QueueEntry]:
     """The `limit` oldest entries, left in place (processing reads ahead with them)."""
-    q = processing_queue.c
-    query = sa.select(q.seq, q.statement_id, q.event, q.request_id).order_by(q.seq).limit(limit)
-    return [QueueEntry(r.seq, r.statement_id, r.event, r.request_id) for r in conn.execute(query)]
+    cursor = conn.connection.cursor()
+    try:
+        return _oldest(cursor, limit)
+    finally:
+        cursor.close()
+
+
+def _oldest(cursor, limit: int, lock: str = "") -> list[QueueEntry]:
+    cursor.execute(
+        "SELECT seq, statement_id, event, request_id FROM processing_queue "
+        f"ORDER BY seq LIMIT {int(limit)}{lock}"
+    )
+    return [QueueEntry(*row) for row in cursor.fetchall()]

@@ -125,6 +125,21 @@ def _db_time(conn: Connection, moment: datetime | None):
     return naive
 
 
+def _time_converter(conn: Connection) -> Callable[[datetime | None], object]:
+    """``_db_time`` memoised for one batch: its cells share a few next-change moments."""
+    memo: dict[datetime, object] = {}
+
+    def convert(moment: datetime | None):
+        if moment is None:
+            return None
+        value = memo.get(moment)
+        if value is None:
+            value = memo[moment] = _db_time(conn, moment)
+        return value
+
+    return convert
+
+
 def _item(row: tuple) -> EvidenceItem:
     return EvidenceItem(
         key=row[1],
@@ -317,15 +332,14 @@ def lock_learners(conn: Connection, learner_ids: Sequence[int]) -> None:
 
     Workers processing different batches can touch the same learner; without the lock both
     read the learner's cells before either writes (duplicate keys, lost updates). Locks are
-    taken in ascending id order, so two workers never wait on each other in a cycle. SQLite
-    has one writer at a time and needs nothing.
+    taken in ascending id order, so two workers never wait on each other in a cycle; one
+    executemany sends them all at once (psycopg pipelines it, still one after the other).
+    SQLite has one writer at a time and needs nothing.
     """
     if conn.dialect.name != "postgresql":
         return
-    cursor = conn.connection.cursor()
-    for learner_id in sorted(set(learner_ids)):
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LEARNER_LOCKS, learner_id))
-    cursor.close()
+    _execute_many(conn, "SELECT pg_advisory_xact_lock(%s, %s)",
+                  [(_LEARNER_LOCKS, learner_id) for learner_id in sorted(set(learner_ids))])
 
 
 def readiness_handler(conn: Connection, entries: Sequence) -> None:
@@ -439,6 +453,8 @@ def update(
     snapshots: list[tuple] = []
     messages: list[tuple] = []
     when = _db_time(conn, now)
+    db_time = _time_converter(conn)
+    computed_at = now.isoformat()
     for learner in learners:
         states = {target: stored.state for target, stored in stored_cells.get(learner, {}).items()}
         written = []
@@ -453,11 +469,12 @@ def update(
         for target, state, upto in written:
             cell_rows.append(
                 (learner, target, state.total, state.scale, state.counted,
-                 _db_time(conn, state.next_change), own[target], when, hex(state.exact),
+                 db_time(state.next_change), own[target], when, hex(state.exact),
                  state.low, upto, key)
             )
         scored = active.role_scores(own)
         before = stored_roles.get(learner, {})
+        carried: tuple[str, ...] | None = None  # the learner's request ids, once it has news
         for role_iri, (score, level, code) in scored.items():
             previous = before.get(role_iri)
             if previous is not None and (
@@ -479,10 +496,11 @@ def update(
                 "level": level,
                 "previous_score": None if previous is None else round(previous.score, 1),
                 "previous_level": None if previous is None else previous.level,
-                "computed_at": now.isoformat(),
+                "computed_at": computed_at,
             }
-            carried = (logs.bounded(request_ids.get(learner, ())) if request_ids is not None
-                       else logs.carried()).ids
+            if carried is None:
+                carried = (logs.bounded(request_ids.get(learner, ())) if request_ids is not None
+                           else logs.carried()).ids
             if carried:
                 payload["request_ids"] = list(carried)
             messages.append(

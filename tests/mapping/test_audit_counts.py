@@ -5,6 +5,7 @@ a publish with replay."""
 from __future__ import annotations
 
 import threading
+import uuid
 
 import orjson
 import sqlalchemy as sa
@@ -115,3 +116,42 @@ def test_a_failed_batch_counts_nothing(client, source_headers, engine, monkeypat
     _same(engine, 1)
     with database.read(engine) as conn:
         assert audit_counts.hits(conn, 1)
+
+
+def test_counters_stay_through_merges_and_splits(client, source_headers, engine):
+    """A merge or split moves evidence between learners: no statement gains or loses a rule hit,
+    and statements processed afterwards count on top."""
+    from datetime import UTC, datetime
+
+    from lrs_connector.store import learners as learner_store
+
+    _post(client, source_headers, demo.statements())
+    _process(engine)
+    with database.read(engine) as conn:
+        before = _kept(conn, 1)
+        assert before[0] and before[3]
+        owners = conn.execute(sa.text(
+            "SELECT learner_id, COUNT(*) FROM evidence GROUP BY learner_id "
+            "ORDER BY COUNT(*) DESC, learner_id")).all()
+        assert len(owners) >= 2
+        aliases = conn.execute(sa.text(
+            "SELECT alias FROM learner_aliases WHERE learner_id = :l"),
+            {"l": owners[0][0]}).scalars().all()
+    with database.write(engine) as conn:
+        learner_store.merge(conn, owners[0][0], owners[1][0], datetime.now(UTC))
+    _same(engine, 1)
+    with database.read(engine) as conn:
+        assert _kept(conn, 1) == before
+    with database.write(engine) as conn:
+        learner_store.split(conn, owners[0][0], aliases[:1], datetime.now(UTC), "split off")
+    _same(engine, 1)
+    with database.read(engine) as conn:
+        assert _kept(conn, 1) == before
+
+    again = [{**s, "id": str(uuid.uuid4())} for s in demo.statements()]  # the same learners
+    _post(client, source_headers, again)
+    _process(engine)
+    _same(engine, 1)
+    with database.read(engine) as conn:
+        after = _kept(conn, 1)
+    assert all(after[0][rule] == 2 * n for rule, n in before[0].items())

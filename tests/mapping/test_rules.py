@@ -195,3 +195,40 @@ def test_bundled_rules_give_every_demo_statement_evidence():
         r.target.endswith("/dimensions/financial-fluency")
         for r in by_rule["owned-budget"] + by_rule["stretch-financial-fluency"]
     )
+
+
+def test_rules_are_indexed_by_activity_id_too():
+    """A rule naming activity ids is only tried on statements about one of them; the index
+    never changes what matches (every rule tried one by one agrees, in document order)."""
+    course = "https://lms.example.org/course/finance"
+    mapper = compile_yaml(rules_yaml(
+        PASSED_QUIZ,
+        f"""
+        - id: finance-course
+          description: completed the finance course
+          match: {{verb: {ADL}completed, activity_id: [{course}, {course}-2]}}
+          targets: [{{target: {C}business-acumen, kind: knowledge}}]
+        """,
+        COMPLETED,
+    ))
+    finance = quiz("completed", {"completion": True}, activity=course)
+    other = quiz("completed", {"completion": True}, activity=course + "-3")
+    assert [r.id for r in mapper.candidates(finance)] == ["finance-course", "completed-course"]
+    assert [r.id for r in mapper.candidates(other)] == ["completed-course"]
+    assert matched(mapper, finance) == ["finance-course", "completed-course"]
+    agent_object = {**finance, "object": {"objectType": "Agent", "mbox": "mailto:a@b.c"}}
+    assert [r.id for r in mapper.candidates(agent_object)] == ["completed-course"]
+
+    bundled_mapper = compile_text(
+        bundled.bundled_text(), bundled.BUNDLED_SOURCE, bundled.profiles(), bundled.known_targets()
+    )
+    statements = demo.statements()
+    moved = [{**s, "object": {**s["object"], "id": t["object"]["id"]}}
+             for s, t in zip(statements, statements[7:] + statements[:7], strict=True)
+             if isinstance(s.get("object"), dict) and isinstance(t.get("object"), dict)]
+    tried = 0
+    for s in [*statements, *moved]:
+        one_by_one = [r.id for r in bundled_mapper.rules if r.matches(s, {})]
+        assert matched(bundled_mapper, s) == one_by_one
+        tried += bool(one_by_one)
+    assert tried > 20

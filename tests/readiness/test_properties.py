@@ -164,6 +164,22 @@ def test_quick_role_scores_equal_the_explained_ones(values):
     assert quick == {iri: (r.score, r.level, r.code) for iri, r in full.items()}
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.integers(0, 60), st.floats(min_value=0.0, max_value=4.0) | st.just(0.0),
+                       max_size=12))
+def test_quick_role_scores_equal_the_explained_ones_for_few_targets(placed):
+    """As above for what learners have: proficiency in a few targets, 0 or absent elsewhere
+    (role_scores skips the terms of targets at 0)."""
+    from lrs_connector.store import readiness as store
+
+    scorer = store.scorer()
+    targets = sorted([*scorer.framework.competencies, *scorer.framework.dimensions])
+    own = {targets[n % len(targets)]: v for n, v in placed.items()}
+    quick = scorer.role_scores(own)
+    full = scorer.from_proficiencies(own, datetime.now(UTC)).roles
+    assert quick == {iri: (r.score, r.level, r.code) for iri, r in full.items()}
+
+
 @settings(max_examples=300, deadline=None)
 @given(evidence, evidence, st.sampled_from([1.0, 30.0, 365.0]), st.integers(0, 400))
 def test_adding_to_a_stored_state_equals_summing_everything_again(old, new, half_life, days):
