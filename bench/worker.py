@@ -17,6 +17,7 @@ def _run(url: str, batch_size: int, ready, stop) -> None:
 
     engine = database.create_engine(url)
     memory.tune_for_throughput()  # as `lrs-connector process` does
+    database.checkpoint_in_background(engine)
     ready.set()
     processing.run(engine, batch_size=batch_size, idle_seconds=0.01, stop=stop)
     engine.dispose()

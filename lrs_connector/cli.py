@@ -139,6 +139,7 @@ def process(obj: Context, once: bool, batch_size: int | None, metrics_host: str,
             metrics_port: int | None):
     """Take queued statements and process them (a worker; run several on PostgreSQL)."""
     from lrs_connector import logs, processing
+    from lrs_connector.store import database
 
     engine = obj.migrated_engine()
     logs.configure(obj.settings.log_level, obj.settings.log_format)  # as the web service does
@@ -146,6 +147,7 @@ def process(obj: Context, once: bool, batch_size: int | None, metrics_host: str,
     stop = threading.Event()
     size = batch_size or obj.settings.process_batch_size
     memory.tune_for_throughput()
+    checkpoints = None if once else database.checkpoint_in_background(engine)
     try:
         total = processing.run(
             engine,
@@ -164,6 +166,9 @@ def process(obj: Context, once: bool, batch_size: int | None, metrics_host: str,
         raise click.ClickException(
             f"processing failed ({type(exc).__name__}: {exc}); the batch stays queued"
         ) from None
+    finally:
+        if checkpoints is not None:
+            checkpoints.set()
     click.echo(f"processed {total} statement(s) in all")
 
 

@@ -35,11 +35,13 @@ class _Server(BaseApplication):
 
 def _post_worker_init(worker) -> None:
     from lrs_connector import memory
+    from lrs_connector.store import database
 
     app = worker.wsgi
     settings = app.extensions["lrs_settings"]
     engine = app.extensions["lrs_engine"]
     memory.tune_for_throughput()  # the app is loaded; what it holds lives as long as we do
+    database.checkpoint_in_background(engine)
     if settings.embedded_processor:
         from lrs_connector import processing
 

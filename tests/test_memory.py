@@ -30,3 +30,35 @@ def test_reference_cycles_made_afterwards_are_still_collected(restored_collector
     a.other, b.other = b, a
     del a, b
     assert gc.collect() >= 2
+
+
+def test_the_background_checkpoint_copies_the_wal_into_the_database_file(tmp_path):
+    import time
+
+    import sqlalchemy as sa
+
+    from lrs_connector.store import database
+
+    engine = database.create_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    with database.write(engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE notes (body TEXT)")
+        conn.execute(sa.text("INSERT INTO notes VALUES (:b)"), [{"b": "x" * 4000}] * 250)
+    db_file = tmp_path / "wal.db"
+    before = db_file.stat().st_size
+    assert before < 100_000  # ~1 MB of rows, all still in the WAL (autocheckpoint: 40 MB)
+    stop = database.checkpoint_in_background(engine)
+    try:
+        deadline = time.monotonic() + 5
+        while db_file.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+    assert db_file.stat().st_size >= 1_000_000
+    engine.dispose()
+
+
+def test_no_background_checkpoint_off_sqlite_files():
+    from lrs_connector.store import database
+
+    engine = database.create_engine("sqlite://")
+    assert database.checkpoint_in_background(engine) is None

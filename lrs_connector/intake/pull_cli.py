@@ -202,11 +202,15 @@ def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
             failed.append(result.source)
 
     memory.tune_for_throughput()
+    checkpoints = None if once else database.checkpoint_in_background(engine)
     try:
         results = puller.run(stop, name=source, once=once, on_result=report)
     except KeyboardInterrupt:
         stop.set()
         return
+    finally:
+        if checkpoints is not None:
+            checkpoints.set()
     if once and not results:
         click.echo("no enabled pull sources", err=True)
     if failed:

@@ -8,13 +8,17 @@ the database first: SQLite's own busy handler polls with sleeps of up to 100 ms,
 wakes the next writer the moment the previous one commits (the p99 of intake depends on it).
 The WAL is checkpointed every 10,000 pages (40 MB) rather than SQLite's 1,000: index pages
 written again and again between checkpoints are copied back once, and checkpoints were a
-quarter of the processing commit cost (bench/mapping.py).
+quarter of the processing commit cost (bench/mapping.py). Long-running processes also
+checkpoint passively every second from a thread (`checkpoint_in_background`), so a commit
+seldom pays for a checkpoint while holding the write turn.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -26,6 +30,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_EVERY_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def _json_dumps(value) -> str:
@@ -67,6 +74,33 @@ def _writer_lock(engine: Engine):
         if database not in _writer_locks:
             _writer_locks[database] = WriterLock(str(Path(database).resolve()) + ".writer-lock")
         return _writer_locks[database]
+
+
+def checkpoint_in_background(engine: Engine) -> threading.Event | None:
+    """SQLite: copy the WAL back into the database file every second from a thread of its
+    own (a passive checkpoint, which runs beside readers and writers), so that the commit
+    which crosses `wal_autocheckpoint` rarely has to do it while holding the write turn (that
+    made commits in a long processing run 2-3 times slower). Long-running processes start
+    it; several processes may, one checkpoints at a time. Set the returned event to stop."""
+    if not takes_turns(engine):
+        return None
+    stop = threading.Event()
+    existing_file = Path(engine.url.database).resolve().as_uri() + "?mode=rw"  # never create it
+
+    def loop() -> None:
+        while not stop.wait(CHECKPOINT_EVERY_SECONDS):
+            try:
+                connection = sqlite3.connect(existing_file, uri=True, timeout=0,
+                                             isolation_level=None)
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    connection.close()
+            except sqlite3.Error as exc:  # busy (another checkpointer) or gone: next second
+                log.debug("background checkpoint skipped: %s", exc)
+
+    threading.Thread(target=loop, name="lrs-checkpoint", daemon=True).start()
+    return stop
 
 
 def takes_turns(engine: Engine) -> bool:
