@@ -141,9 +141,7 @@ def test_a_statement_voided_after_it_was_prepared_gives_no_evidence(
     client, source_headers, engine, monkeypatch
 ):
     target = _completed_course()
-    _post_body(client, source_headers, [target])
-    _publish_bundled(engine)
-    prepared = processing.prepare(engine, 10)
+    prepared = _prepared_after_posting(client, source_headers, engine, target)
     assert target["id"] in prepared.documents and prepared.derived[target["id"]][1]
     _post_body(client, source_headers, [voiding(target["id"])])
     assert _batch_with(engine, monkeypatch, prepared) == 3  # stored, its voiding, "voided"
@@ -159,9 +157,7 @@ def test_a_mapping_published_after_preparing_is_the_one_applied(
     from tests.mapping.helpers import bundled_without_failed_rules
 
     target = _completed_course()
-    _post_body(client, source_headers, [target])
-    _publish_bundled(engine)
-    prepared = processing.prepare(engine, 10)
+    prepared = _prepared_after_posting(client, source_headers, engine, target)
     with database.write(engine) as conn:
         version = mapping_store.import_version(
             conn, bundled_without_failed_rules(), "test", datetime.now(UTC), publish=True
@@ -176,13 +172,18 @@ def test_statements_queued_after_preparing_are_read_and_mapped_in_the_batch(
     client, source_headers, engine, monkeypatch
 ):
     first, second = _completed_course(), _completed_course()
-    _post_body(client, source_headers, [first])
-    _publish_bundled(engine)
-    prepared = processing.prepare(engine, 10)
+    prepared = _prepared_after_posting(client, source_headers, engine, first)
     _post_body(client, source_headers, [second])
     assert second["id"] not in prepared.documents
     assert _batch_with(engine, monkeypatch, prepared) == 2
     assert _evidence_of(engine, first["id"]) and _evidence_of(engine, second["id"])
+
+
+def _prepared_after_posting(client, headers, engine, posted: dict):
+    """`posted` stored and queued, the bundled mapping published, the queue head prepared."""
+    _post_body(client, headers, [posted])
+    _publish_bundled(engine)
+    return processing.prepare(engine, 10)
 
 
 def _publish_bundled(engine) -> None:

@@ -25,7 +25,7 @@ from lrs_connector.mapping import Derived, Mapper, derive
 from lrs_connector.store import database
 from lrs_connector.store import learners as learner_store
 from lrs_connector.store.mapping_tables import evidence
-from lrs_connector.store.tables import statements
+from lrs_connector.store.tables import driver_times, statements
 
 _COLUMNS = (
     "key",
@@ -48,25 +48,6 @@ _CHUNK = 500
 Progress = Callable[[int], None]
 
 
-def _time_converter(conn: Connection) -> Callable[[datetime | None], Any]:
-    """Aware datetime → the driver value the `Timestamp` columns hold (naive UTC; on SQLite
-    the text SQLAlchemy writes), memoised: a batch's rows share a few timestamps."""
-    sqlite = conn.dialect.name == "sqlite"
-    memo: dict[datetime, Any] = {}
-
-    def convert(moment: datetime | None):
-        if moment is None:
-            return None
-        value = memo.get(moment)
-        if value is None:
-            naive = moment.astimezone(UTC).replace(tzinfo=None)
-            value = naive.isoformat(" ", "microseconds") if sqlite else naive
-            memo[moment] = value
-        return value
-
-    return convert
-
-
 def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
@@ -78,7 +59,7 @@ def write(
     if not rows:
         return
     mark = _mark(conn)
-    db_time = _time_converter(conn)
+    db_time = driver_times(conn)
     created = db_time(now)
     values = [
         (
@@ -136,7 +117,7 @@ def retract(conn: Connection, statement_ids: Sequence[str], reason: str, now: da
         f"UPDATE evidence SET retracted = TRUE, retraction = {mark}, retracted_at = {mark} "
         "WHERE retracted = FALSE AND statement_id IN ({marks})"
     )
-    return _update_in(conn, sql, [reason, _time_converter(conn)(now)], statement_ids)
+    return _update_in(conn, sql, [reason, driver_times(conn)(now)], statement_ids)
 
 
 def supersede(conn: Connection, statement_ids: Sequence[str], version: int, now: datetime) -> int:
@@ -148,7 +129,7 @@ def supersede(conn: Connection, statement_ids: Sequence[str], version: int, now:
         f"retracted_at = {mark} WHERE mapping_version <> {mark} AND retracted = FALSE "
         "AND statement_id IN ({marks})"
     )
-    return _update_in(conn, sql, [_time_converter(conn)(now), version], statement_ids)
+    return _update_in(conn, sql, [driver_times(conn)(now), version], statement_ids)
 
 
 def _name(conn: Connection, named: list[tuple[str, str]]) -> None:

@@ -47,6 +47,7 @@ from lrs_connector.store.readiness_tables import (
     outbox,
     readiness_snapshots,
 )
+from lrs_connector.store.tables import driver_time, driver_times
 
 log = logging.getLogger(__name__)
 _LN2 = math.log(2.0)
@@ -114,30 +115,6 @@ def _utc(value) -> datetime | None:
         except ValueError:
             value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _db_time(conn: Connection, moment: datetime | None):
-    if moment is None:
-        return None
-    naive = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).replace(tzinfo=None)
-    if conn.dialect.name == "sqlite":
-        return naive.isoformat(" ", "microseconds")  # as strftime("%Y-%m-%d %H:%M:%S.%f")
-    return naive
-
-
-def _time_converter(conn: Connection) -> Callable[[datetime | None], object]:
-    """``_db_time`` memoised for one batch: its cells share a few next-change moments."""
-    memo: dict[datetime, object] = {}
-
-    def convert(moment: datetime | None):
-        if moment is None:
-            return None
-        value = memo.get(moment)
-        if value is None:
-            value = memo[moment] = _db_time(conn, moment)
-        return value
-
-    return convert
 
 
 def _item(row: tuple) -> EvidenceItem:
@@ -452,8 +429,8 @@ def update(
     role_rows: list[tuple] = []
     snapshots: list[tuple] = []
     messages: list[tuple] = []
-    when = _db_time(conn, now)
-    db_time = _time_converter(conn)
+    when = driver_time(conn, now)
+    db_time = driver_times(conn)
     computed_at = now.isoformat()
     for learner in learners:
         states = {target: stored.state for target, stored in stored_cells.get(learner, {}).items()}
@@ -788,7 +765,7 @@ def _strongest_items(
     else:
         days = "julianday(timestamp)"
     strength = f"abs(weight * confidence * {weight})"
-    when = _db_time(conn, at)
+    when = driver_time(conn, at)
     sql = (
         f"SELECT {_EVIDENCE_COLUMNS} FROM (SELECT {_EVIDENCE_COLUMNS}, ROW_NUMBER() OVER ("
         f"PARTITION BY target ORDER BY ln({strength}) + {days} * {mark} DESC, statement_id, "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lrs_connector.store.tables import processing_queue, statements
+from lrs_connector.store.tables import driver_time, processing_queue, statements
 from lrs_connector.xapi.records import StatementRecord
 
 # SQLite allows 32,766 bound parameters; stay far below for IN (...) lookups.
@@ -48,16 +48,6 @@ def _insert_many(conn: Connection, table: sa.Table, columns: Sequence[str], rows
     cursor = _cursor(conn)
     cursor.executemany(sql, rows)
     cursor.close()
-
-
-def _db_time(conn: Connection, moment: datetime):
-    """What the Timestamp column type would bind: naive UTC (on SQLite the text SQLAlchemy
-    writes, "YYYY-MM-DD HH:MM:SS.ffffff"; isoformat makes it several times faster than
-    strftime, and pads years before 1000 as SQLAlchemy does)."""
-    naive = moment.astimezone(UTC).replace(tzinfo=None)
-    if conn.dialect.name == "sqlite":
-        return naive.isoformat(" ", "microseconds")
-    return naive
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +102,14 @@ def insert(
         return []
     ids = [r.id for r in records]
     voided_late = _voided_by_existing(conn, ids)
-    at = _db_time(conn, received_at)
+    at = driver_time(conn, received_at)
     rows = [
         (
             r.id,
             source_id,
             via,
             at,
-            _db_time(conn, r.timestamp),
+            driver_time(conn, r.timestamp),
             r.verb_id,
             r.object_type,
             r.object_id,

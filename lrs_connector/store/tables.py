@@ -7,9 +7,11 @@ keyset pagination and streaming replays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 metadata = sa.MetaData(
     naming_convention={
@@ -40,6 +42,33 @@ class Timestamp(sa.TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+def driver_time(conn: Connection, moment: datetime | None):
+    """What `Timestamp` binds, for hot paths that write through the driver cursor: naive UTC,
+    on SQLite the text SQLAlchemy writes ("YYYY-MM-DD HH:MM:SS.ffffff"; isoformat is several
+    times faster than strftime and pads years before 1000 as SQLAlchemy does)."""
+    if moment is None:
+        return None
+    naive = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).replace(tzinfo=None)
+    if conn.dialect.name == "sqlite":
+        return naive.isoformat(" ", "microseconds")
+    return naive
+
+
+def driver_times(conn: Connection) -> Callable[[datetime | None], object]:
+    """`driver_time`, memoised for one batch, whose rows share a few moments."""
+    memo: dict[datetime, object] = {}
+
+    def convert(moment: datetime | None):
+        if moment is None:
+            return None
+        value = memo.get(moment)
+        if value is None:
+            value = memo[moment] = driver_time(conn, moment)
+        return value
+
+    return convert
 
 
 sources = sa.Table(
