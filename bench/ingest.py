@@ -1,6 +1,6 @@
 """Intake throughput on the embedded default, measured against the raw limit.
 
-Starts `lrs-connector serve` (gunicorn, SQLite in a temporary folder, embedded processor on),
+Starts `lrs-connector serve` (granian, SQLite in a temporary folder, embedded processor on),
 then measures:
   1. single-statement POSTs from 8 concurrent clients (statements/s, p50/p99 latency), with
      wrk as the load generator when it is installed (`apt-get install wrk`): Python clients

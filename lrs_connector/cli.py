@@ -102,7 +102,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--demo", is_flag=True, help="Load the demo source and statements first.")
 @pass_ctx
 def serve(obj: Context, host: str | None, port: int | None, workers: int | None, demo: bool):
-    """Run the web service (gunicorn) with the embedded processor."""
+    """Run the web service (granian) with the embedded processor."""
     from dataclasses import replace
 
     from lrs_connector import serve as server

@@ -67,12 +67,14 @@ class Settings:
     )
     port: int = _option(8080, "Port `lrs-connector serve` listens on.", minimum=1)
     web_workers: int = _option(
-        3,
-        "Web server processes started by `serve` (on 2 cores, 3 processes of 2 threads "
-        "measured best in bench/ingest.py).",
+        2,
+        "Web server processes started by `serve`, about one per CPU core (on 2 cores, 2 "
+        "processes of 2 threads answered as many requests as 3 or 4 in bench/ingest.py).",
         minimum=1,
     )
-    web_threads: int = _option(2, "Threads per web server process.", minimum=1)
+    web_threads: int = _option(
+        2, "Requests each web server process answers at once (its threads).", minimum=1
+    )
     auto_migrate: bool = _option(
         True,
         "`serve` applies pending database migrations at start. Turn off when several "

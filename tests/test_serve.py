@@ -1,15 +1,20 @@
-"""`lrs-connector serve` for real: gunicorn on 127.0.0.1, the tincan client and plain HTTP,
+"""`lrs-connector serve` for real: granian on 127.0.0.1, the tincan client and plain HTTP,
 and the embedded processor emptying the queue."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import requests
@@ -25,13 +30,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(database_url, tmp_path):
+class Served(NamedTuple):
+    base: str
+    key: str
+    secret: str
+    process: subprocess.Popen
+
+
+@contextlib.contextmanager
+def serving(database_url: str, data_dir: Path) -> Iterator[Served]:
+    """`lrs-connector serve` on a free port until the block ends; no secret in its output."""
     port = _free_port()
     env = dict(
         os.environ,
         LRS_CONNECTOR_DATABASE_URL=database_url,
-        LRS_CONNECTOR_DATA_DIR=str(tmp_path),
+        LRS_CONNECTOR_DATA_DIR=str(data_dir),
         LRS_CONNECTOR_PORT=str(port),
         LRS_CONNECTOR_PROCESS_IDLE_SECONDS="0.05",
         LRS_CONNECTOR_LOG_FORMAT="json",
@@ -46,29 +59,50 @@ def server(database_url, tmp_path):
         [*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
+    output = ""
     try:
-        deadline = time.monotonic() + 60  # generous: CI machines may be busy
-        while time.monotonic() < deadline:
-            try:
-                requests.get(base + "/xapi/about", timeout=5)
-                break
-            except requests.RequestException:  # not listening yet, or a worker still starting
-                if process.poll() is not None:
-                    pytest.fail("serve exited: " + process.stdout.read())
-                time.sleep(0.1)
-        yield base, key, secret
+        _wait_until_answering(base, process)
+        yield Served(base, key, secret, process)
     finally:  # never leave a server (and its processor) running against the test database
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             output, _ = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             output, _ = process.communicate()
-    assert secret not in output, "a secret reached the logs"
+        except ValueError:  # the test read the output itself
+            pass
+    assert secret not in (output or ""), "a secret reached the logs"
+
+
+def _wait_until_answering(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60  # generous: CI machines may be busy
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/xapi/about", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or a worker still starting
+            pass
+        if process.poll() is not None:
+            pytest.fail("serve exited: " + process.stdout.read())
+        time.sleep(0.1)
+    pytest.fail("serve did not answer within 60 s")
+
+
+def _web_processes(pid: int) -> set[int]:
+    return {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()}
+
+
+@pytest.fixture
+def server(database_url, tmp_path):
+    with serving(database_url, tmp_path) as served:
+        yield served
 
 
 def test_tincan_client_posts_and_reads_back(server, database_url):
-    base, key, secret = server
+    base, key, secret, _ = server
     lrs = RemoteLRS(endpoint=base + "/xapi/", version="1.0.1", username=key, password=secret)
     statement = Statement(
         id=str(uuid.uuid4()),
@@ -106,7 +140,7 @@ def test_tincan_client_posts_and_reads_back(server, database_url):
 
 
 def test_plain_http_like_curl(server):
-    base, key, secret = server
+    base, key, secret, _ = server
     body = {
         "actor": {"mbox": "mailto:cy@example.org"},
         "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"},
@@ -126,3 +160,26 @@ def test_plain_http_like_curl(server):
         timeout=5,
     )
     assert got.json()["verb"]["id"] == body["verb"]["id"]
+
+
+def test_a_web_process_that_dies_is_started_again(server):
+    before = _web_processes(server.process.pid)
+    assert before, "serve runs its web processes as children"
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = _web_processes(server.process.pid)
+        if len(now) == len(before) and not now & before:
+            break
+        time.sleep(0.2)
+    assert len(now) == len(before) and not now & before
+    _wait_until_answering(server.base, server.process)
+
+
+def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
+    with serving(database_url, tmp_path) as served:
+        served.process.terminate()
+        output, _ = served.process.communicate(timeout=30)
+        assert served.process.returncode == 0, output
+        assert "refused to gracefully stop" not in output, output

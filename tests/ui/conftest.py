@@ -120,7 +120,7 @@ def as_admin(client, admin):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log: learner page paths carry link tokens (gunicorn's is off too)."""
+    """No access log: learner page paths carry link tokens (serve's is off too)."""
 
     def log_request(self, *args, **kwargs) -> None:
         pass
