@@ -185,6 +185,23 @@ def run_wrk(port: int, auth: str, clients: int, seconds: int) -> None:
     )
 
 
+def drain(data_dir: str, phase: str) -> None:
+    """Print what the embedded processor had not processed yet when the load stopped and how
+    long it took to catch up, so each phase starts with an empty queue."""
+    db = sqlite3.connect(f"file:{os.path.join(data_dir, 'lrs-connector.db')}?mode=ro", uri=True)
+    try:
+        started = time.perf_counter()
+        queued = depth = db.execute("SELECT COUNT(*) FROM processing_queue").fetchone()[0]
+        while depth and time.perf_counter() - started < 300:
+            time.sleep(0.1)
+            depth = db.execute("SELECT COUNT(*) FROM processing_queue").fetchone()[0]
+    finally:
+        db.close()
+    waited = time.perf_counter() - started
+    print(f"   after the {phase}: {queued:,} statements queued for processing, "
+          + (f"all processed {waited:.1f} s later" if not depth else f"{depth:,} left after 300 s"))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -246,6 +263,7 @@ def main() -> None:
                     f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
                     f"mean {statistics.mean(latencies) * 1000:.1f} ms"
                 )
+            drain(data_dir, "single POSTs")
 
             batches = [
                 orjson.dumps(
@@ -261,6 +279,7 @@ def main() -> None:
                 f"{percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
                 f"{percentile(latencies, 0.99) * 1000:.0f} ms"
             )
+            drain(data_dir, "batches")
         finally:
             server.terminate()
             server.wait(timeout=30)
