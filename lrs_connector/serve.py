@@ -26,6 +26,35 @@ from lrs_connector.settings import Settings
 
 # Seconds a stopping worker has to finish its requests and its batch before it is killed.
 GRACEFUL_SECONDS = 20
+# Bytes of request line and headers read before a request is refused (431; URLs: 414).
+MAX_HEAD_BYTES = 64 * 1024
+
+# What a WSGI server itself puts in a request's environ (PEP 3333); any other key that is
+# not a request header (HTTP_*) and is named like a process environment variable came from
+# the process environment.
+_REQUEST_KEYS = frozenset({
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
+    "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
+    "GATEWAY_INTERFACE", "REMOTE_ADDR", "REMOTE_PORT", "RAW_URI", "REQUEST_URI",
+})
+
+
+def without_process_environment(wsgi_app, names: frozenset[str] | None = None):
+    """Granian starts every request's WSGI environ from the process environment, as CGI
+    servers did, so settings given as environment variables (the secret key, database
+    passwords, LMS tokens) would ride along with each request. Drop them before the app
+    sees the request."""
+    hidden = frozenset(
+        name for name in (os.environ if names is None else names)
+        if name not in _REQUEST_KEYS and not name.startswith(("HTTP_", "wsgi."))
+    )
+
+    def app(environ, start_response):
+        for name in hidden:
+            environ.pop(name, None)
+        return wsgi_app(environ, start_response)
+
+    return app
 
 
 def load_worker(settings: Settings) -> Flask:
@@ -42,6 +71,7 @@ def load_worker(settings: Settings) -> Flask:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     app = create_app(settings)
+    app.wsgi_app = without_process_environment(app.wsgi_app)
     engine = app.extensions["lrs_engine"]
     memory.tune_for_throughput()  # the app is loaded; what it holds lives as long as we do
     database.checkpoint_in_background(engine)
@@ -86,6 +116,7 @@ def _log_config() -> dict:
 def run(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop gracefully)."""
     from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -95,6 +126,7 @@ def run(settings: Settings) -> None:
         port=settings.port,
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
         workers=settings.web_workers,
         blocking_threads=settings.web_threads,
         respawn_failed_workers=True,

@@ -21,6 +21,8 @@ import requests
 import sqlalchemy as sa
 from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 
+from lrs_connector.serve import without_process_environment
+
 pytestmark = pytest.mark.slow
 
 
@@ -183,3 +185,28 @@ def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
         output, _ = served.process.communicate(timeout=30)
         assert served.process.returncode == 0, output
         assert "refused to gracefully stop" not in output, output
+
+
+def test_oversized_request_heads_are_refused(server):
+    host, port = server.base.removeprefix("http://").split(":")
+    head = b"GET /xapi/about HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(head)
+        assert raw.recv(100).startswith(b"HTTP/1.1 431 ")
+    too_long = requests.get(server.base + "/xapi/about?q=" + "a" * 100_000, timeout=10)
+    assert too_long.status_code == 414
+
+
+def test_requests_do_not_carry_the_process_environment():
+    seen = {}
+
+    def inner(environ, start_response):
+        seen.update(environ)
+        return []
+
+    app = without_process_environment(inner, frozenset({"LRS_CONNECTOR_SECRET_KEY", "HOME",
+                                                        "PATH_INFO", "HTTP_PROXY"}))
+    app({"LRS_CONNECTOR_SECRET_KEY": "s3cret", "HOME": "/root", "PATH_INFO": "/xapi/about",
+         "HTTP_PROXY": "from the request", "REQUEST_METHOD": "GET"}, None)
+    assert seen == {"PATH_INFO": "/xapi/about", "HTTP_PROXY": "from the request",
+                    "REQUEST_METHOD": "GET"}
