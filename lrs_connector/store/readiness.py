@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector import counts, logs
-from lrs_connector.readiness.model import EvidenceItem, ScoringModel
+from lrs_connector.readiness.model import EvidenceItem, ScoringModel, evidence_item
 from lrs_connector.readiness.scoring import (
     MIN_STRENGTH,
     CellState,
@@ -118,19 +118,8 @@ def _utc(value) -> datetime | None:
 
 
 def _item(row: tuple) -> EvidenceItem:
-    return EvidenceItem(
-        key=row[1],
-        statement_id=row[2],
-        target=row[3],
-        rule_id=row[4],
-        rule_version=row[5],
-        weight=row[6],
-        polarity=row[7],
-        kind=row[8],
-        confidence=row[9],
-        timestamp=_utc(row[10]),
-        valid_until=_utc(row[11]),
-    )
+    return evidence_item(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+                         _utc(row[10]), _utc(row[11]))
 
 
 def _fetch(conn: Connection, sql: str, params: Sequence) -> list[tuple]:
@@ -327,30 +316,46 @@ def readiness_handler(conn: Connection, entries: Sequence) -> None:
     ones included): a stored cell that counts up to a lower id only needs the rows after it;
     one that already saw such a row (a voided statement's, or a row reinstated) is summed
     again. With each learner come the ids of the requests that stored its statements, for the
-    delivery logs of its changes.
+    delivery logs of its changes. On SQLite the batch's rows as read here are handed on too
+    (``update``'s ``batch_rows``): nothing else writes evidence during the batch's transaction.
     """
     ids = sorted({entry.statement_id for entry in entries})
     if not ids:
         return
     requests = {entry.statement_id: entry.request_id for entry in entries if entry.request_id}
+    mark = _mark(conn)
+    rows: list[tuple] = []
+    for chunk in _chunks(ids):
+        sql = (
+            f"SELECT {_EVIDENCE_COLUMNS}, retracted FROM evidence "
+            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))})"
+        )
+        rows.extend(_fetch(conn, sql, chunk))
+    rows.sort(key=_by_cell_and_statement)
     touched: dict[int, set[str]] = {}
     first: dict[tuple[int, str], int] = {}
     carried: dict[int, list[str]] = {}
-    mark = _mark(conn)
-    for chunk in _chunks(ids):
-        sql = (
-            "SELECT learner_id, target, statement_id, MIN(id) FROM evidence "
-            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))}) "
-            "GROUP BY learner_id, target, statement_id"
-        )
-        for learner_id, target, statement_id, lowest in _fetch(conn, sql, chunk):
+    by_cell: dict[tuple[int, str], list[tuple]] = {}
+    for row in rows:
+        learner_id, statement_id, target, row_id = row[0], row[2], row[3], row[12]
+        cell = (learner_id, target)
+        found = by_cell.get(cell)
+        if found is None:
             touched.setdefault(learner_id, set()).add(target)
-            cell = (learner_id, target)
-            first[cell] = min(lowest, first.get(cell, lowest))
-            if statement_id in requests:
-                carried.setdefault(learner_id, []).append(requests[statement_id])
+            found = by_cell[cell] = []
+            first[cell] = row_id
+        elif row_id < first[cell]:
+            first[cell] = row_id
+        found.append(row)
+        if statement_id in requests:
+            carried.setdefault(learner_id, []).append(requests[statement_id])
     if touched:
-        update(conn, touched, datetime.now(UTC), first_new=first, request_ids=carried)
+        update(conn, touched, datetime.now(UTC), first_new=first, request_ids=carried,
+               batch_rows=by_cell if conn.dialect.name == "sqlite" else None)
+
+
+def _by_cell_and_statement(row: tuple) -> tuple:
+    return row[0], row[3], row[2], row[12]
 
 
 def recompute(conn: Connection, learner_ids: Sequence[int], now: datetime | None = None) -> Outcome:
@@ -396,6 +401,7 @@ def update(
     stored_cells: dict[int, dict[str, StoredCell]] | None = None,
     first_new: dict[tuple[int, str], int] | None = None,
     request_ids: dict[int, list[str]] | None = None,
+    batch_rows: dict[tuple[int, str], list[tuple]] | None = None,
 ) -> Outcome:
     """Recompute the ``touched`` cells of each learner (and cells whose counted evidence
     changed since they were stored), roll up, and write what changed.
@@ -404,6 +410,11 @@ def update(
     touched cell whose stored state is current and counts every evidence id below
     ``first_new[cell]`` is extended with the rows after the ids it counts; any other is summed
     again from all its evidence.
+
+    ``batch_rows`` (every evidence row of the batch's statements, retracted or not, by cell, as
+    read in this transaction with nothing written since: ``_EVIDENCE_COLUMNS`` and
+    ``retracted``) saves reading a touched cell again when they are all it has beyond what its
+    stored state counts (``_reusable``).
 
     Outbox entries carry, for delivery logs, ``request_ids[learner]`` (the requests that stored
     the learner's statements in this batch) when given, else the ids the current work carries.
@@ -421,7 +432,7 @@ def update(
                 pairs.add((learner, target))
     outcome = Outcome(learners=len(learners))
     fresh = _new_states(conn, pairs, stored_cells, now, active.model, key, outcome,
-                        evidence_by_cell, first_new or {})
+                        evidence_by_cell, first_new or {}, batch_rows)
     stored_roles = _stored_roles(conn, learners)
 
     cell_rows: list[tuple] = []
@@ -499,6 +510,7 @@ def _new_states(
     outcome: Outcome,
     evidence_by_cell: dict[tuple[int, str], CellRows] | None,
     first_new: dict[tuple[int, str], int],
+    batch_rows: dict[tuple[int, str], list[tuple]] | None = None,
 ) -> dict[int, dict[str, tuple[CellState, int]]]:
     """{learner: {target: (new state, highest evidence id it counts)}} for the ``pairs``:
     extended from the stored state where that is exact (see ``update``), else summed again."""
@@ -508,8 +520,12 @@ def _new_states(
             stored = stored_cells.get(pair[0], {}).get(pair[1])
             if stored is not None and stored.extends(key) and first_new.get(pair, 0) > stored.upto:
                 extend[pair] = stored.upto
-        evidence_by_cell = _evidence_of_cells(conn, pairs - extend.keys())
-        newer = _evidence_after(conn, extend)
+        reused = _reusable(conn, pairs, extend, batch_rows) if batch_rows else {}
+        evidence_by_cell = _evidence_of_cells(conn, pairs - extend.keys() - reused.keys())
+        newer = _evidence_after(conn, {cell: upto for cell, upto in extend.items()
+                                       if cell not in reused})
+        for cell, rows in reused.items():
+            (newer if cell in extend else evidence_by_cell)[cell] = rows
     else:
         newer = {}
     empty = CellRows([])
@@ -531,6 +547,61 @@ def _new_states(
             state = cell_state(rows.items, now, model)
             upto = rows.upto
         out.setdefault(learner, {})[target] = (state, upto)
+    return out
+
+
+def _reusable(
+    conn: Connection,
+    pairs: set[tuple[int, str]],
+    extend: dict[tuple[int, str], int],
+    batch_rows: dict[tuple[int, str], list[tuple]],
+) -> dict[tuple[int, str], CellRows]:
+    """What ``_evidence_after`` would read for the cells the batch has rows in (after the id
+    their stored state counts up to when extended, else after 0), taken from the batch's rows.
+
+    That is exact when the cell has no row above that id but the batch's: not so while a
+    replay runs (its pages commit one by one, the rescoring comes at the end; processing goes
+    on meanwhile), after one without rescoring, or with evidence loaded around the connector.
+    The batch's rows above it are among the cell's rows above it, so counting the latter (the
+    cell's index alone, no table rows) and finding no more tells; the other cells are read."""
+    mine: dict[tuple[int, str], tuple[int, list[tuple]]] = {}
+    for cell in pairs:
+        rows = batch_rows.get(cell)
+        if rows is not None:
+            upto = extend.get(cell, 0)
+            mine[cell] = (upto, [row for row in rows if row[12] > upto])
+    others = _more_rows(conn, {cell: (upto, len(rows)) for cell, (upto, rows) in mine.items()})
+    out: dict[tuple[int, str], CellRows] = {}
+    for cell, (_, rows) in mine.items():
+        if cell in others:
+            continue
+        rows.sort(key=_row_id)
+        counted = [row for row in rows if not row[13]]
+        out[cell] = CellRows([_item(row) for row in counted],
+                             counted[-1][12] if counted else 0)
+    return out
+
+
+def _row_id(row: tuple) -> int:
+    return row[12]
+
+
+def _more_rows(
+    conn: Connection, cells: dict[tuple[int, str], tuple[int, int]]
+) -> set[tuple[int, str]]:
+    """The cells with more evidence rows (retracted or not) above the given id than the given
+    count. Only those come back: normally none."""
+    out: set[tuple[int, str]] = set()
+    mark = _mark(conn)
+    for chunk in _chunks(sorted(cells.items())):
+        rows = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(chunk))
+        sql = (
+            f"WITH v (learner, target, upto, mine) AS (VALUES {rows}) "
+            "SELECT v.learner, v.target FROM v WHERE (SELECT COUNT(*) FROM evidence e "
+            "WHERE e.learner_id = v.learner AND e.target = v.target AND e.id > v.upto) > v.mine"
+        )
+        out.update(_fetch(conn, sql, [v for (cell, (upto, count)) in chunk
+                                      for v in (*cell, upto, count)]))
     return out
 
 

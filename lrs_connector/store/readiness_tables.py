@@ -3,7 +3,9 @@
 `readiness_cells` keeps, per learner and target, the decay-free state of its evidence (see
 lrs_connector.readiness.scoring.CellState) so roll-ups can score untouched cells at any moment
 without reading their evidence, and new evidence extends a cell without reading the old.
-`readiness_roles` holds the current score and level per role;
+`readiness_roles` holds the current score and level per role. On SQLite both are WITHOUT ROWID
+tables (migration 0018): their primary key is the only way they are read or written, so a row
+lives in one b-tree, a learner's rows side by side, instead of a rowid table plus an index;
 `readiness_snapshots` a row each time one changed (the time series); `outbox` what changed for
 whom, for the LMS push (delivery is not done here).
 """
@@ -31,6 +33,7 @@ readiness_cells = sa.Table(
     sa.Column("low", sa.BigInteger, nullable=True),
     sa.Column("upto", sa.BigInteger, nullable=True),
     sa.Column("model", sa.String(16), nullable=True),
+    sqlite_with_rowid=False,
 )
 
 readiness_roles = sa.Table(
@@ -41,6 +44,7 @@ readiness_roles = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("level", sa.String(100), nullable=False),
     sa.Column("computed_at", Timestamp(), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 readiness_snapshots = sa.Table(

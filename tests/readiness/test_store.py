@@ -142,16 +142,19 @@ def test_small_batches_extend_cells_and_end_exactly_where_a_full_recompute_does(
     engine, settings, client, source_headers, monkeypatch
 ):
     """Batches of three statements: most touched cells are extended with their new evidence
-    (not read again), a voided statement's cells are summed again, and the stored cells end
-    exactly (exact sums included) as a full recompute from all evidence leaves them."""
+    (their stored state plus the new rows), a voided statement's cells are summed again, and
+    the stored cells end exactly (exact sums included) as a full recompute from all evidence
+    leaves them."""
     extended = []
-    real = store._evidence_after
+    real = store.add_to_state
 
-    def counting(conn, cells):
-        extended.extend(cells)
-        return real(conn, cells)
+    def counting(state, items, at, model):
+        found = real(state, items, at, model)
+        if found is not None:
+            extended.append(found)
+        return found
 
-    monkeypatch.setattr(store, "_evidence_after", counting)
+    monkeypatch.setattr(store, "add_to_state", counting)
     everything = demo.statements() + demo.workplace_statements()
     response = client.post("/xapi/statements", json=everything, headers=source_headers)
     assert response.status_code == 200, response.get_json()
