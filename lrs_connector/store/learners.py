@@ -106,7 +106,10 @@ def resolve(conn: Connection, people: Sequence[Identity], now: datetime) -> dict
     seen: set[str] = set()
     missing = [m for m in missing if not (m["alias"] in seen or seen.add(m["alias"]))]
     if missing:
-        _insert_ignore(conn, missing)
+        # In alias order: on PostgreSQL a worker inserting an alias another worker has just
+        # inserted waits for it, and two workers taking overlapping aliases in different
+        # orders would wait for each other (a deadlock; tested).
+        _insert_ignore(conn, sorted(missing, key=lambda m: m["alias"]))
     if created:
         # Another worker may have created the same person meanwhile: whoever owns the alias
         # now is the learner; learners of ours that own no alias are removed.
