@@ -106,10 +106,11 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
     from dataclasses import replace
 
     from lrs_connector import serve as server
+    from lrs_connector.settings import listening_on
 
-    settings = obj.settings
-    changes = {"host": host, "port": port, "web_workers": workers}
-    settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    settings = listening_on(obj.settings, host, port)
+    if workers is not None:
+        settings = replace(settings, web_workers=workers)
     if demo:
         from lrs_connector import demo as demo_data
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,8 @@ class Settings:
     public_base_url: str = _option(
         "http://127.0.0.1:8080",
         "The URL users and LRSs reach the connector at; used in the `authority` the connector "
-        "sets and in links it publishes.",
+        "sets and in links it publishes. Not set: `http://HOST:PORT` from `host` and `port` "
+        "(127.0.0.1 when listening on every address); behind a proxy, set it.",
     )
     host: str = _option("127.0.0.1", "Address `lrs-connector serve` listens on.")
     proxy_hops: int = _option(
@@ -307,6 +308,24 @@ def reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def listen_url(host: str, port: int) -> str:
+    """`http://host:port` as a client on this machine reaches `serve` listening there."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def listening_on(settings: Settings, host: str | None, port: int | None) -> Settings:
+    """The settings with `serve`'s address changed; a `public_base_url` that was the old
+    address (not set, so derived from it) follows to the new one."""
+    changed = replace(settings, host=host or settings.host, port=port or settings.port)
+    if settings.public_base_url == listen_url(settings.host, settings.port):
+        changed = replace(changed, public_base_url=listen_url(changed.host, changed.port))
+    return changed
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     config_file: str | os.PathLike | None = None,
@@ -386,6 +405,8 @@ def load_settings(
     if converted.get("secret_key") and len(converted["secret_key"]) < 32:
         raise SettingsError(f"{origins['secret_key']}: secret_key must be at least 32 characters")
     settings = Settings(**converted)
+    if "public_base_url" not in converted:
+        settings = replace(settings, public_base_url=listen_url(settings.host, settings.port))
     from lrs_connector.readiness.model import ModelError, from_settings
 
     try:

@@ -108,3 +108,22 @@ def test_proxy_hops_trust_forwarded_addresses_only_when_set(settings):
             assert seen.get_data(as_text=True) == expected
         finally:
             app.extensions["lrs_engine"].dispose()
+
+
+def test_public_base_url_follows_the_listening_address_unless_set():
+    from lrs_connector.settings import listening_on
+
+    assert load_settings(environ={}).public_base_url == "http://127.0.0.1:8080"
+    moved = load_settings(environ={"LRS_CONNECTOR_PORT": "9000"})
+    assert moved.public_base_url == "http://127.0.0.1:9000"
+    everywhere = load_settings(environ={"LRS_CONNECTOR_HOST": "0.0.0.0"})
+    assert everywhere.public_base_url == "http://127.0.0.1:8080"
+    assert load_settings(environ={"LRS_CONNECTOR_HOST": "::1"}).public_base_url == (
+        "http://[::1]:8080")
+    proxied = load_settings(environ={"LRS_CONNECTOR_PORT": "9000",
+                                     "LRS_CONNECTOR_PUBLIC_BASE_URL": "https://lrs.example.org"})
+    assert proxied.public_base_url == "https://lrs.example.org"
+    # `serve --port`: a derived URL follows, a configured one stays
+    assert listening_on(moved, None, 9100).public_base_url == "http://127.0.0.1:9100"
+    assert listening_on(proxied, "0.0.0.0", 9100).public_base_url == "https://lrs.example.org"
+    assert listening_on(proxied, "0.0.0.0", 9100).port == 9100
