@@ -65,12 +65,6 @@ def load_worker(settings: Settings) -> Flask:
     from lrs_connector.app import create_app
     from lrs_connector.store import database
 
-    # The handlers inherited from the parent process would swallow a stop signal that comes
-    # while the app loads, and the worker would serve on until killed; granian installs its
-    # own once this returns. Until then a stop signal simply ends the worker: it has no
-    # request yet, and a batch its threads began is rolled back.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
     app = create_app(settings)
     app.wsgi_app = without_process_environment(app.wsgi_app)
     engine = app.extensions["lrs_engine"]
@@ -114,6 +108,26 @@ def _log_config() -> dict:
                         "granian.access": {"handlers": [], "propagate": False}}}
 
 
+def _stop_signals_end_starting_workers() -> None:
+    """A worker is forked with the parent's signal handlers, which would swallow a stop
+    signal that comes before granian installs the worker's own (while the app loads), and the
+    worker would serve on until killed. So the stop signals are held back across the fork and
+    the new worker takes them with the default action: a stop during its start simply ends
+    it (it has no request yet; a batch its threads began is rolled back)."""
+    stops = {signal.SIGTERM, signal.SIGINT}
+
+    def in_child() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+
+    os.register_at_fork(
+        before=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, stops),
+        after_in_parent=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, stops),
+        after_in_child=in_child,
+    )
+
+
 def run(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop gracefully)."""
     from granian.constants import HTTPModes, Interfaces
@@ -136,4 +150,5 @@ def run(settings: Settings) -> None:
         log_dictconfig=_log_config(),
         log_access=False,
     )
+    _stop_signals_end_starting_workers()
     server.serve(target_loader=partial(load_worker, settings), wrap_loader=False)

@@ -210,3 +210,16 @@ def test_requests_do_not_carry_the_process_environment():
          "HTTP_PROXY": "from the request", "REQUEST_METHOD": "GET"}, None)
     assert seen == {"PATH_INFO": "/xapi/about", "HTTP_PROXY": "from the request",
                     "REQUEST_METHOD": "GET"}
+
+
+def test_sigterm_while_the_web_processes_start(database_url, tmp_path):
+    """Granian may stop a worker it has just forked; the stop must not wait for the kill."""
+    env = dict(os.environ, LRS_CONNECTOR_DATABASE_URL=database_url,
+               LRS_CONNECTOR_DATA_DIR=str(tmp_path), LRS_CONNECTOR_PORT=str(_free_port()))
+    for delay in (0.5, 1.0, 1.5):
+        process = subprocess.Popen([sys.executable, "-m", "lrs_connector", "serve"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(delay)
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+        assert "refused to gracefully stop" not in output, output
