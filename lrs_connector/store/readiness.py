@@ -576,9 +576,8 @@ def _reusable(
         if cell in others:
             continue
         rows.sort(key=_row_id)
-        counted = [row for row in rows if not row[13]]
-        out[cell] = CellRows([_item(row) for row in counted],
-                             counted[-1][12] if counted else 0)
+        counted = _collect(row for row in rows if not row[13])  # as _evidence_after reads
+        out[cell] = counted.get(cell, CellRows([]))
     return out
 
 
