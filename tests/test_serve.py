@@ -39,11 +39,8 @@ class Served(NamedTuple):
     process: subprocess.Popen
 
 
-@contextlib.contextmanager
-def serving(database_url: str, data_dir: Path) -> Iterator[Served]:
-    """`lrs-connector serve` on a free port until the block ends; no secret in its output."""
-    port = _free_port()
-    env = dict(
+def _environment(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
+    return dict(
         os.environ,
         LRS_CONNECTOR_DATABASE_URL=database_url,
         LRS_CONNECTOR_DATA_DIR=str(data_dir),
@@ -51,6 +48,13 @@ def serving(database_url: str, data_dir: Path) -> Iterator[Served]:
         LRS_CONNECTOR_PROCESS_IDLE_SECONDS="0.05",
         LRS_CONNECTOR_LOG_FORMAT="json",
     )
+
+
+@contextlib.contextmanager
+def serving(database_url: str, data_dir: Path) -> Iterator[Served]:
+    """`lrs-connector serve` on a free port until the block ends; no secret in its output."""
+    port = _free_port()
+    env = _environment(database_url, data_dir, port)
     cli = [sys.executable, "-m", "lrs_connector"]
     added = subprocess.run(
         [*cli, "sources", "add", "tincan"], env=env, capture_output=True, text=True, check=True
@@ -214,8 +218,7 @@ def test_requests_do_not_carry_the_process_environment():
 
 def test_sigterm_while_the_web_processes_start(database_url, tmp_path):
     """Granian may stop a worker it has just forked; the stop must not wait for the kill."""
-    env = dict(os.environ, LRS_CONNECTOR_DATABASE_URL=database_url,
-               LRS_CONNECTOR_DATA_DIR=str(tmp_path), LRS_CONNECTOR_PORT=str(_free_port()))
+    env = _environment(database_url, tmp_path, _free_port())
     for delay in (0.5, 1.0, 1.5):
         process = subprocess.Popen([sys.executable, "-m", "lrs_connector", "serve"], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
