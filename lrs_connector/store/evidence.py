@@ -2,7 +2,7 @@
 what-if and coverage over stored statements.
 
 Writes go through the driver cursor (like intake's hot path) with one multi-row
-``INSERT … ON CONFLICT (key)``: a row already there is left alone, except that a row
+``INSERT … ON CONFLICT (statement_id, key)``: a row already there is left alone, except that a row
 retracted as *superseded* by another mapping version comes back when its version is replayed
 again. Long runs (replay, what-if) stream statements in keyset pages by `seq`, one short
 transaction per page, so memory stays flat and intake keeps going meanwhile.
@@ -84,7 +84,7 @@ def write(
     sql = (
         f"INSERT INTO evidence ({', '.join(_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(_COLUMNS))}) "
-        "ON CONFLICT (key) DO UPDATE SET retracted = FALSE, retraction = NULL, "
+        "ON CONFLICT (statement_id, key) DO UPDATE SET retracted = FALSE, retraction = NULL, "
         "retracted_at = NULL WHERE evidence.retraction = 'superseded'"
     )
     cursor = conn.connection.cursor()

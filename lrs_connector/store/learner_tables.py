@@ -32,11 +32,12 @@ sa.Index("ix_learner_aliases_learner_id", learner_aliases.c.learner_id)
 
 # Who each processed statement names (its actor, or a group's identified members), by alias:
 # the audit console finds a learner's statements through their aliases, mapped or not, and
-# merges and splits need nothing here (they move aliases).
+# merges and splits need nothing here (they move aliases). Keyed alias first, the only way it
+# is read; on SQLite the key is the table (WITHOUT ROWID, migration 0019): one b-tree to write.
 statement_aliases = sa.Table(
     "statement_aliases",
     metadata,
-    sa.Column("statement_id", sa.String(36), primary_key=True),
     sa.Column("alias", sa.String(512), primary_key=True),
+    sa.Column("statement_id", sa.String(36), primary_key=True),
+    sqlite_with_rowid=False,
 )
-sa.Index("ix_statement_aliases_alias", statement_aliases.c.alias, statement_aliases.c.statement_id)

@@ -2,8 +2,9 @@
 
 `mapping_versions` keeps every version's rules document as imported (the history); a partial
 unique index allows one `published` version at a time. `evidence` rows are keyed by a hash of
-(statement, member, rule, mapping version, target), so reprocessing or replaying never adds
-duplicates; retracted rows stay (with why and when) for the audit trail.
+(statement, member, rule, mapping version, target), unique with their statement id, so
+reprocessing or replaying never adds duplicates; retracted rows stay (with why and when) for
+the audit trail.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ evidence = sa.Table(
     metadata,
     # ids grow with every row written: a readiness cell remembers the highest it counts
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("key", sa.String(64), nullable=False),
     sa.Column("statement_id", sa.String(36), nullable=False),
     sa.Column("learner_id", sa.BigInteger, sa.ForeignKey("learners.id"), nullable=False),
     # The actor's alias key that named the learner: `learners split` moves evidence by it.
@@ -59,8 +60,10 @@ evidence = sa.Table(
     # voided: the statement was voided; superseded: a replay under another mapping version.
     sa.Column("retraction", sa.String(16), nullable=True),
     sa.Column("retracted_at", Timestamp(), nullable=True),
+    # The key alone is unique (it hashes the statement id); led by the statement id, one index
+    # both finds a statement's rows and keeps keys unique, and a batch's rows share its pages.
+    sa.UniqueConstraint("statement_id", "key"),
 )
-sa.Index("ix_evidence_statement_id", evidence.c.statement_id)
 # a readiness cell's evidence, and (by id) the part of it a stored cell does not count yet
 sa.Index("ix_evidence_learner_id_target_id", evidence.c.learner_id, evidence.c.target,
          evidence.c.id)

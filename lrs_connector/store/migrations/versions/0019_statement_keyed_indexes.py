@@ -1,0 +1,75 @@
+"""evidence and statement_aliases lose one index each: processing wrote three random pages
+per statement for them, one of which only repeated another's order.
+
+- evidence: ``UNIQUE (key)`` and the index on ``statement_id`` become one unique index on
+  ``(statement_id, key)``. The key hashes the statement id, so uniqueness is unchanged, and
+  the index still finds a statement's rows.
+- statement_aliases: keyed ``(alias, statement_id)``, the order the audit console reads it
+  in, instead of a primary key ``(statement_id, alias)`` plus an index ``(alias,
+  statement_id)``; on SQLite a WITHOUT ROWID table, so the key is the table.
+
+On SQLite both tables are rebuilt and their rows copied (SQLite cannot change a table's
+constraints in place); on PostgreSQL the constraints and indexes change in place.
+
+Revision ID: 0019
+Revises: 0017 (statement_aliases; evidence as 0012 left it)
+Create Date: 2026-11-29 05:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0019'
+down_revision = '0017'
+branch_labels = None
+depends_on = None
+
+
+def _aliases(with_rowid: bool, key: list[str]) -> None:
+    op.create_table(
+        'statement_aliases_rebuilt',
+        sa.Column(key[0], sa.String(length=512 if key[0] == 'alias' else 36), nullable=False),
+        sa.Column(key[1], sa.String(length=512 if key[1] == 'alias' else 36), nullable=False),
+        sa.PrimaryKeyConstraint(*key, name='pk_statement_aliases'),
+        sqlite_with_rowid=with_rowid,
+    )
+    op.execute("INSERT INTO statement_aliases_rebuilt (statement_id, alias) "
+               "SELECT statement_id, alias FROM statement_aliases")
+    op.drop_table('statement_aliases')
+    op.rename_table('statement_aliases_rebuilt', 'statement_aliases')
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        op.drop_index('ix_statement_aliases_alias', table_name='statement_aliases')
+        _aliases(with_rowid=False, key=['alias', 'statement_id'])
+        with op.batch_alter_table('evidence', recreate='always') as batch_op:
+            batch_op.drop_constraint('uq_evidence_key', type_='unique')
+            batch_op.drop_index('ix_evidence_statement_id')
+            batch_op.create_unique_constraint('uq_evidence_statement_id_key',
+                                              ['statement_id', 'key'])
+        return
+    op.drop_index('ix_statement_aliases_alias', table_name='statement_aliases')
+    op.drop_constraint('pk_statement_aliases', 'statement_aliases', type_='primary')
+    op.create_primary_key('pk_statement_aliases', 'statement_aliases', ['alias', 'statement_id'])
+    op.create_unique_constraint('uq_evidence_statement_id_key', 'evidence',
+                                ['statement_id', 'key'])
+    op.drop_constraint('uq_evidence_key', 'evidence', type_='unique')
+    op.drop_index('ix_evidence_statement_id', table_name='evidence')
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        with op.batch_alter_table('evidence', recreate='always') as batch_op:
+            batch_op.drop_constraint('uq_evidence_statement_id_key', type_='unique')
+            batch_op.create_unique_constraint('uq_evidence_key', ['key'])
+            batch_op.create_index('ix_evidence_statement_id', ['statement_id'])
+        _aliases(with_rowid=True, key=['statement_id', 'alias'])
+    else:
+        op.create_index('ix_evidence_statement_id', 'evidence', ['statement_id'])
+        op.create_unique_constraint('uq_evidence_key', 'evidence', ['key'])
+        op.drop_constraint('uq_evidence_statement_id_key', 'evidence', type_='unique')
+        op.drop_constraint('pk_statement_aliases', 'statement_aliases', type_='primary')
+        op.create_primary_key('pk_statement_aliases', 'statement_aliases',
+                              ['statement_id', 'alias'])
+    op.create_index('ix_statement_aliases_alias', 'statement_aliases', ['alias', 'statement_id'])
