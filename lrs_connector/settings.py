@@ -90,7 +90,12 @@ class Settings:
         500, "Statements a processing worker takes per transaction.", minimum=1
     )
     process_idle_seconds: float = _option(
-        0.5, "How long a processing worker sleeps when the queue is empty.", minimum=0.01
+        0.1,
+        "How long a processing worker sleeps when it found fewer statements than a batch. "
+        "Short sleeps keep batches small under a steady trickle: on SQLite a batch holds the "
+        "write turn, and requests wait for it (bench/ingest.py single POSTs, p99 27-37 ms at "
+        "0.5 s, 18-22 ms at 0.1 s).",
+        minimum=0.01,
     )
     max_request_bytes: int = _option(
         8 * 1024 * 1024, "Largest request body accepted; larger ones get 413.", minimum=1024
