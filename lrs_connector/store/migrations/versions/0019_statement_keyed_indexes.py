@@ -25,23 +25,25 @@ branch_labels = None
 depends_on = None
 
 
+_ALIAS_COLUMNS = {'statement_id': 36, 'alias': 512}
+
+
 def _aliases(with_rowid: bool, key: list[str]) -> None:
+    """Rebuild statement_aliases (SQLite) with its primary key in ``key`` order."""
     op.create_table(
         'statement_aliases_rebuilt',
-        sa.Column(key[0], sa.String(length=512 if key[0] == 'alias' else 36), nullable=False),
-        sa.Column(key[1], sa.String(length=512 if key[1] == 'alias' else 36), nullable=False),
+        *(sa.Column(name, sa.String(length=_ALIAS_COLUMNS[name]), nullable=False) for name in key),
         sa.PrimaryKeyConstraint(*key, name='pk_statement_aliases'),
         sqlite_with_rowid=with_rowid,
     )
     op.execute("INSERT INTO statement_aliases_rebuilt (statement_id, alias) "
                "SELECT statement_id, alias FROM statement_aliases")
-    op.drop_table('statement_aliases')
+    op.drop_table('statement_aliases')  # and its index
     op.rename_table('statement_aliases_rebuilt', 'statement_aliases')
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
-        op.drop_index('ix_statement_aliases_alias', table_name='statement_aliases')
         _aliases(with_rowid=False, key=['alias', 'statement_id'])
         with op.batch_alter_table('evidence', recreate='always') as batch_op:
             batch_op.drop_constraint('uq_evidence_key', type_='unique')
