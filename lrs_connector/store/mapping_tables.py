@@ -60,8 +60,8 @@ evidence = sa.Table(
     # voided: the statement was voided; superseded: a replay under another mapping version.
     sa.Column("retraction", sa.String(16), nullable=True),
     sa.Column("retracted_at", Timestamp(), nullable=True),
-    # The key alone is unique (it hashes the statement id); led by the statement id, one index
-    # both finds a statement's rows and keeps keys unique, and a batch's rows share its pages.
+    # A key hashes its statement id, so keys are as unique as (statement_id, key); one index
+    # in that order both finds a statement's rows and keeps keys unique (migration 0019).
     sa.UniqueConstraint("statement_id", "key"),
 )
 # a readiness cell's evidence, and (by id) the part of it a stored cell does not count yet

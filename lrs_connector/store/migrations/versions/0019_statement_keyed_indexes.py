@@ -1,5 +1,6 @@
-"""evidence and statement_aliases lose one index each: processing wrote three random pages
-per statement for them, one of which only repeated another's order.
+"""evidence and statement_aliases lose one index each: processing wrote every statement into
+four randomly ordered b-trees of theirs, and two of them only kept a second order of the same
+rows.
 
 - evidence: ``UNIQUE (key)`` and the index on ``statement_id`` become one unique index on
   ``(statement_id, key)``. The key hashes the statement id, so uniqueness is unchanged, and
