@@ -17,7 +17,6 @@ Revises: 0017 (statement_aliases; evidence as 0012 left it)
 Create Date: 2026-11-29 05:00:00
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = '0019'
@@ -26,33 +25,23 @@ branch_labels = None
 depends_on = None
 
 
-_ALIAS_COLUMNS = {'statement_id': 36, 'alias': 512}
-
-
-def _aliases(with_rowid: bool, key: list[str]) -> None:
-    """Rebuild statement_aliases (SQLite) with its primary key in ``key`` order."""
-    op.create_table(
-        'statement_aliases_rebuilt',
-        *(sa.Column(name, sa.String(length=_ALIAS_COLUMNS[name]), nullable=False) for name in key),
-        sa.PrimaryKeyConstraint(*key, name='pk_statement_aliases'),
-        sqlite_with_rowid=with_rowid,
-    )
-    op.execute("INSERT INTO statement_aliases_rebuilt (statement_id, alias) "
-               "SELECT statement_id, alias FROM statement_aliases")
-    op.drop_table('statement_aliases')  # and its index
-    op.rename_table('statement_aliases_rebuilt', 'statement_aliases')
+def _alias_key(key: list[str], with_rowid: bool) -> None:
+    """SQLite: rebuild statement_aliases with its primary key in ``key`` order."""
+    with op.batch_alter_table('statement_aliases', recreate='always',
+                              table_kwargs={'sqlite_with_rowid': with_rowid}) as batch_op:
+        batch_op.create_primary_key('pk_statement_aliases', key)
 
 
 def upgrade() -> None:
+    op.drop_index('ix_statement_aliases_alias', table_name='statement_aliases')
     if op.get_bind().dialect.name == 'sqlite':
-        _aliases(with_rowid=False, key=['alias', 'statement_id'])
+        _alias_key(['alias', 'statement_id'], with_rowid=False)
         with op.batch_alter_table('evidence', recreate='always') as batch_op:
             batch_op.drop_constraint('uq_evidence_key', type_='unique')
             batch_op.drop_index('ix_evidence_statement_id')
             batch_op.create_unique_constraint('uq_evidence_statement_id_key',
                                               ['statement_id', 'key'])
         return
-    op.drop_index('ix_statement_aliases_alias', table_name='statement_aliases')
     op.drop_constraint('pk_statement_aliases', 'statement_aliases', type_='primary')
     op.create_primary_key('pk_statement_aliases', 'statement_aliases', ['alias', 'statement_id'])
     op.create_unique_constraint('uq_evidence_statement_id_key', 'evidence',
@@ -67,7 +56,7 @@ def downgrade() -> None:
             batch_op.drop_constraint('uq_evidence_statement_id_key', type_='unique')
             batch_op.create_unique_constraint('uq_evidence_key', ['key'])
             batch_op.create_index('ix_evidence_statement_id', ['statement_id'])
-        _aliases(with_rowid=True, key=['statement_id', 'alias'])
+        _alias_key(['statement_id', 'alias'], with_rowid=True)
     else:
         op.create_index('ix_evidence_statement_id', 'evidence', ['statement_id'])
         op.create_unique_constraint('uq_evidence_key', 'evidence', ['key'])
