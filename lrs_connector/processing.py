@@ -31,11 +31,16 @@ Handler = Callable[[Connection, Sequence[queue.QueueEntry]], None]
 def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
     """Stored statements become evidence under the published mapping; a voided statement's
     evidence is retracted. Runs inside the batch transaction: all of it or none. The audit
-    console's counters follow what it changed (store/audit_counts.py)."""
-    from lrs_connector.store import audit_counts
+    console's counters follow what it changed (store/audit_counts.py); the batch's evidence
+    rows, read once for them, go on to the readiness handler (`evidence.hand_on`)."""
+    from lrs_connector.store import evidence
 
-    with audit_counts.tracking(conn, [e.statement_id for e in entries]):
+    ids = sorted({e.statement_id for e in entries})
+    with audit_counts.tracking(conn, ids) as tracked:
         _map(conn, entries)
+        rows = evidence.of_statements(conn, ids)
+        tracked.after = evidence.in_force(rows)
+    evidence.hand_on(conn, ids, rows)
 
 
 def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:

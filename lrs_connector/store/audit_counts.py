@@ -99,8 +99,15 @@ def _hits(conn: Connection, ids: Sequence[str]) -> set[tuple[int, str, str]]:
 _PENDING = "lrs_connector.audit_counts"  # conn.info key: counts waiting for `flush`
 
 
+class Tracked:
+    """What `tracking` yields: a block that reads the statements' evidence after its change
+    anyway sets ``after`` (``store.evidence.in_force`` of those rows), and none is read again."""
+
+    after: set[tuple[int, str, str]] | None = None
+
+
 @contextmanager
-def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[None]:
+def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[Tracked]:
     """Count what the block changes in these statements' evidence (see the module's text).
 
     The shared counter rows are only written by `flush`: every worker's batch updates the same
@@ -108,10 +115,11 @@ def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[None]:
     the commit alone rather than through readiness and badges."""
     ids = sorted(set(statement_ids))
     before, facts = _before(conn, ids) if ids else (set(), {})
-    yield
+    tracked = Tracked()
+    yield tracked
     if not ids:
         return
-    after = _hits(conn, ids)
+    after = _hits(conn, ids) if tracked.after is None else tracked.after
     _, hits, unmapped_delta = _pending(conn)
     for version, rule, _ in after - before:
         hits[(version, rule)] += 1

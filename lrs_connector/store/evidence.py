@@ -94,6 +94,54 @@ def write(
         cursor.close()
 
 
+# Evidence rows as the processing handlers read them (readiness, the audit counters): these
+# columns, then ``retracted``.
+ROW_COLUMNS = (
+    "learner_id, key, statement_id, target, rule_id, mapping_version, weight, polarity, kind, "
+    "confidence, timestamp, valid_until, id"
+)
+_HANDED_ON = "lrs_connector.batch_evidence"  # conn.info key: see `hand_on`
+
+
+def of_statements(conn: Connection, statement_ids: Sequence[str]) -> list[tuple]:
+    """Every evidence row of these statements, retracted or not: ``ROW_COLUMNS``, then
+    ``retracted``. Through the driver cursor, in chunks: a processing batch reads its own."""
+    mark = _mark(conn)
+    rows: list[tuple] = []
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(statement_ids), _CHUNK):
+            chunk = tuple(statement_ids[start : start + _CHUNK])
+            cursor.execute(
+                f"SELECT {ROW_COLUMNS}, retracted FROM evidence "
+                f"WHERE statement_id IN ({', '.join([mark] * len(chunk))})", chunk)
+            rows.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return rows
+
+
+def in_force(rows: Sequence[tuple]) -> set[tuple[int, str, str]]:
+    """(mapping version, rule, statement) of the rows of `of_statements` not retracted."""
+    return {(row[5], row[4], row[2]) for row in rows if not row[13]}
+
+
+def hand_on(conn: Connection, statement_ids: Sequence[str], rows: list[tuple]) -> None:
+    """Keep what `of_statements` just read for the next processing handler of this transaction
+    (`handed_on`): the mapping handler reads its batch's rows for the audit counters, and the
+    readiness handler, which runs right after it and writes no evidence before, needs the same."""
+    conn.info[_HANDED_ON] = (conn.get_transaction(), tuple(statement_ids), rows)
+
+
+def handed_on(conn: Connection, statement_ids: Sequence[str]) -> list[tuple] | None:
+    """The rows `hand_on` kept for exactly these statements in this transaction, once; else
+    None (read them)."""
+    kept = conn.info.pop(_HANDED_ON, None)
+    if kept is None or kept[0] is not conn.get_transaction() or kept[1] != tuple(statement_ids):
+        return None
+    return kept[2]
+
+
 def _update_in(conn: Connection, sql: str, head: Sequence[Any], ids: Sequence[str]) -> int:
     """Run `sql … statement_id IN (…)` through the driver in chunks (no SQLAlchemy statement
     built per batch); returns the rows changed."""

@@ -43,19 +43,21 @@ _cache_lock = threading.Lock()
 
 
 def mapper(conn: Connection, version: int) -> Mapper:
-    """The compiled rules of a stored version (compiled once per process)."""
-    row = conn.execute(
-        sa.select(mapping_versions.c.digest, mapping_versions.c.document).where(
-            mapping_versions.c.version == version
-        )
-    ).first()
-    if row is None:
+    """The compiled rules of a stored version (compiled once per process). Processing asks
+    for them twice a batch: the document is read only when its digest is not compiled yet."""
+    digest = conn.execute(
+        sa.select(mapping_versions.c.digest).where(mapping_versions.c.version == version)
+    ).scalar()
+    if digest is None:
         raise VersionError(f"no mapping version {version}")
-    key = (version, row.digest)
+    key = (version, digest)
     with _cache_lock:
         found = _cache.get(key)
     if found is None:
-        found = compile_version_text(row.document, f"mapping version {version}")
+        document = conn.execute(
+            sa.select(mapping_versions.c.document).where(mapping_versions.c.version == version)
+        ).scalar_one()
+        found = compile_version_text(document, f"mapping version {version}")
         with _cache_lock:
             _cache[key] = found
     return found

@@ -7,7 +7,7 @@ worker the queue alone. A worker that dies mid-batch rolls back, and the entries
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,8 +17,9 @@ from lrs_connector.store.tables import processing_queue
 _CHUNK = 500  # entries deleted per statement: well under SQLite's bound-parameter limit
 
 
-@dataclass(frozen=True, slots=True)
-class QueueEntry:
+class QueueEntry(NamedTuple):
+    """A queued event (a named tuple: a batch reads hundreds, twice)."""
+
     seq: int
     statement_id: str
     event: str

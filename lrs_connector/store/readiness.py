@@ -43,6 +43,8 @@ from lrs_connector.readiness.scoring import (
     state_key,
 )
 from lrs_connector.store import database
+from lrs_connector.store import evidence as evidence_rows
+from lrs_connector.store.evidence import ROW_COLUMNS as _EVIDENCE_COLUMNS
 from lrs_connector.store.readiness_tables import (
     outbox,
     readiness_snapshots,
@@ -52,10 +54,6 @@ from lrs_connector.store.tables import driver_time, driver_times
 log = logging.getLogger(__name__)
 _LN2 = math.log(2.0)
 _CHUNK = 400  # (learner, target) pairs or learners per IN list: well under SQLite's limits
-_EVIDENCE_COLUMNS = (
-    "learner_id, key, statement_id, target, rule_id, mapping_version, weight, polarity, kind, "
-    "confidence, timestamp, valid_until, id"
-)
 
 
 # --- the scorer in force ---------------------------------------------------------------------
@@ -316,21 +314,17 @@ def readiness_handler(conn: Connection, entries: Sequence) -> None:
     ones included): a stored cell that counts up to a lower id only needs the rows after it;
     one that already saw such a row (a voided statement's, or a row reinstated) is summed
     again. With each learner come the ids of the requests that stored its statements, for the
-    delivery logs of its changes. On SQLite the batch's rows as read here are handed on too
-    (``update``'s ``batch_rows``): nothing else writes evidence during the batch's transaction.
+    delivery logs of its changes. The batch's rows are those the mapping handler read after
+    writing (``evidence.hand_on``), or read here. On SQLite they are handed on to ``update``
+    too (``batch_rows``): nothing else writes evidence during the batch's transaction.
     """
     ids = sorted({entry.statement_id for entry in entries})
     if not ids:
         return
     requests = {entry.statement_id: entry.request_id for entry in entries if entry.request_id}
-    mark = _mark(conn)
-    rows: list[tuple] = []
-    for chunk in _chunks(ids):
-        sql = (
-            f"SELECT {_EVIDENCE_COLUMNS}, retracted FROM evidence "
-            f"WHERE statement_id IN ({', '.join([mark] * len(chunk))})"
-        )
-        rows.extend(_fetch(conn, sql, chunk))
+    rows = evidence_rows.handed_on(conn, ids)
+    if rows is None:
+        rows = evidence_rows.of_statements(conn, ids)
     rows.sort(key=_by_cell_and_statement)
     touched: dict[int, set[str]] = {}
     first: dict[tuple[int, str], int] = {}

@@ -139,3 +139,50 @@ def test_concurrent_workers_map_each_statement_once(client, source_headers, engi
     with database.read(engine) as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(learners)).scalar_one() == 40
     assert schema.is_current(engine)
+
+
+def test_a_batch_reads_its_evidence_once_for_the_audit_counters_and_readiness(
+    client, source_headers, engine, monkeypatch
+):
+    from lrs_connector.store import evidence as stored_evidence
+
+    batch = post(client, source_headers, demo.statements())
+    ids = sorted(s["id"] for s in batch)
+    reads: list[list[str]] = []
+    real = stored_evidence.of_statements
+
+    def counted(conn, statement_ids):
+        reads.append(list(statement_ids))
+        return real(conn, statement_ids)
+
+    monkeypatch.setattr(stored_evidence, "of_statements", counted)
+    assert processing.process_batch(engine, 500) == len(batch)
+    assert reads == [ids]  # the readiness handler took the mapping handler's rows
+    with database.read(engine) as conn:
+        scored = conn.execute(sa.text("SELECT COUNT(*) FROM readiness_cells")).scalar_one()
+    assert scored > 0
+
+
+def test_rows_handed_on_serve_only_the_same_statements_in_the_same_transaction_once(
+    client, source_headers, engine
+):
+    from lrs_connector.store import evidence as stored_evidence
+
+    batch = post(client, source_headers, demo.statements())
+    drain(engine)
+    ids = sorted(s["id"] for s in batch)
+    with database.write(engine) as conn:
+        rows_now = stored_evidence.of_statements(conn, ids)
+        assert rows_now and all(len(row) == 14 for row in rows_now)
+        assert stored_evidence.in_force(rows_now) == set(conn.execute(sa.text(
+            "SELECT DISTINCT mapping_version, rule_id, statement_id FROM evidence "
+            "WHERE retracted = :f"), {"f": False}).all())
+        stored_evidence.hand_on(conn, ids, rows_now)
+        assert stored_evidence.handed_on(conn, ids[1:]) is None  # other statements: read
+        assert stored_evidence.handed_on(conn, ids) is None  # and what was kept is gone
+        stored_evidence.hand_on(conn, ids, rows_now)
+        assert stored_evidence.handed_on(conn, ids) is rows_now
+        assert stored_evidence.handed_on(conn, ids) is None  # once
+        stored_evidence.hand_on(conn, ids, rows_now)
+    with database.write(engine) as conn:
+        assert stored_evidence.handed_on(conn, ids) is None  # another transaction
