@@ -37,13 +37,18 @@ def map_to_evidence(conn: Connection, entries: Sequence[queue.QueueEntry]) -> No
 
     ids = sorted({e.statement_id for e in entries})
     with audit_counts.tracking(conn, ids) as tracked:
-        _map(conn, entries)
+        _map(conn, entries, tracked)
         rows = evidence.of_statements(conn, ids)
         tracked.after = evidence.in_force(rows)
     evidence.hand_on(conn, ids, rows)
 
 
-def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
+def _map(
+    conn: Connection, entries: Sequence[queue.QueueEntry], tracked: audit_counts.Tracked
+) -> None:
+    """What the counters' tracking read as the batch began (``tracked``) tells which prepared
+    statements were voided since and which have evidence under another mapping version to
+    supersede (normally none), so neither is read again."""
     from lrs_connector.store import evidence, mapping
 
     now = datetime.now(UTC)
@@ -59,27 +64,29 @@ def _map(conn: Connection, entries: Sequence[queue.QueueEntry]) -> None:
     prepared = _prepared.get()
     if prepared is not None and prepared.version != active.version:
         prepared = None  # a version was published meanwhile: derive under the new one here
-    documents = _documents(conn, stored, prepared)
+    documents = _documents(conn, stored, prepared, tracked)
     derived = prepared.derived if prepared is not None else None
     counts.note(
         "evidence",
-        evidence.apply(conn, documents, active.mapper, active.version, now, derived=derived),
+        evidence.apply(conn, documents, active.mapper, active.version, now, derived=derived,
+                       superseding=tracked.under_other_versions(active.version)),
     )
 
 
-def _documents(conn: Connection, ids: list[str], prepared: Prepared | None) -> list[dict]:
+def _documents(
+    conn: Connection, ids: list[str], prepared: Prepared | None, tracked: audit_counts.Tracked
+) -> list[dict]:
     """The statements to map (neither voided nor voiding), in queue order. Bodies read before
-    the write lock are used as they are (a stored statement never changes); only whether it
-    was voided since is read again."""
+    the write lock are used as they are (a stored statement never changes); whether one was
+    voided since is what the write transaction read as it began (``tracked``)."""
     from lrs_connector.store import statements as stored_statements
 
     read_before = prepared.documents if prepared is not None else {}
     found = stored_statements.find(conn, [i for i in ids if i not in read_before])
-    voided_since = stored_statements.voided_among(conn, [i for i in ids if i in read_before])
     documents = []
     for statement_id in ids:
         if statement_id in read_before:
-            if statement_id not in voided_since:
+            if tracked.countable(statement_id):
                 documents.append(read_before[statement_id])
             continue
         record = found.get(statement_id)

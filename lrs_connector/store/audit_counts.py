@@ -100,10 +100,24 @@ _PENDING = "lrs_connector.audit_counts"  # conn.info key: counts waiting for `fl
 
 
 class Tracked:
-    """What `tracking` yields: a block that reads the statements' evidence after its change
-    anyway sets ``after`` (``store.evidence.in_force`` of those rows), and none is read again."""
+    """What `tracking` yields: what it read before the block, which the block may use too, and
+    ``after``, which a block that reads the statements' evidence after its change anyway sets
+    (``store.evidence.in_force`` of those rows) so that none is read again."""
 
-    after: set[tuple[int, str, str]] | None = None
+    def __init__(self, before: set[tuple[int, str, str]], facts: Facts) -> None:
+        self.before = before
+        self.facts = facts
+        self.after: set[tuple[int, str, str]] | None = None
+
+    def countable(self, statement_id: str) -> bool:
+        """Stored, and neither voided nor voiding, as the block began."""
+        found = self.facts.get(statement_id)
+        return found is not None and found[2]
+
+    def under_other_versions(self, version: int) -> set[str]:
+        """The statements with evidence in force under a mapping version other than this one,
+        as the block began."""
+        return {statement for found, _, statement in self.before if found != version}
 
 
 @contextmanager
@@ -115,7 +129,7 @@ def tracking(conn: Connection, statement_ids: Sequence[str]) -> Iterator[Tracked
     the commit alone rather than through readiness and badges."""
     ids = sorted(set(statement_ids))
     before, facts = _before(conn, ids) if ids else (set(), {})
-    tracked = Tracked()
+    tracked = Tracked(before, facts)
     yield tracked
     if not ids:
         return

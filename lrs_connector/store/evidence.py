@@ -11,7 +11,7 @@ transaction per page, so memory stays flat and intake keeps going meanwhile.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -200,9 +200,12 @@ def apply(
     now: datetime,
     *,
     derived: dict[str, tuple[list[Identity], list[Derived]]] | None = None,
+    superseding: Collection[str] | None = None,
 ) -> int:
     """Map statements (not voided) under `version` and store the evidence; returns rows made.
-    `derived` holds what `derive` gave for some of them under `version` already.
+    `derived` holds what `derive` gave for some of them under `version` already;
+    `superseding`, those of them with evidence in force under another version (None: any may
+    have): only theirs is superseded.
 
     Every actor becomes a learner, whether or not a rule matched (learners are people seen,
     not people with evidence)."""
@@ -218,7 +221,9 @@ def apply(
     learner_of = learner_store.resolve(conn, people, now)
     write(conn, rows, learner_of, now)
     _name(conn, named)
-    supersede(conn, [d["id"] for d in documents], version, now)
+    ids = [d["id"] for d in documents]
+    supersede(conn, ids if superseding is None else [i for i in ids if i in superseding],
+              version, now)
     return len(rows)
 
 

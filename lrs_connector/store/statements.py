@@ -68,15 +68,6 @@ def find(conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
     return found
 
 
-def voided_among(conn: Connection, ids: Sequence[str]) -> set[str]:
-    """Which of `ids` are voided now (without reading their bodies)."""
-    out: set[str] = set()
-    for chunk in _chunks(ids):
-        rows = _select_in(conn, "SELECT id FROM statements WHERE voided AND id", chunk)
-        out.update(row[0] for row in rows)
-    return out
-
-
 def get(conn: Connection, statement_id: str) -> Stored | None:
     return find(conn, [statement_id.lower()]).get(statement_id.lower())
 

@@ -186,3 +186,32 @@ def test_rows_handed_on_serve_only_the_same_statements_in_the_same_transaction_o
         stored_evidence.hand_on(conn, ids, rows_now)
     with database.write(engine) as conn:
         assert stored_evidence.handed_on(conn, ids) is None  # another transaction
+
+
+def test_processing_again_under_a_new_version_supersedes_the_old_versions_rows(
+    client, source_headers, engine
+):
+    """A statement processed again after a publish without replay (reprocessed, re-admitted)
+    counts under the new version only; the others in the batch are left alone."""
+    from tests.mapping.helpers import bundled_without_failed_rules
+
+    batch = post(client, source_headers, demo.statements())
+    drain(engine)
+    first = {r.statement_id for r in rows(engine)}
+    again = sorted(first)[:3]
+    with database.write(engine) as conn:
+        version = mapping_store.import_version(
+            conn, bundled_without_failed_rules(), "test", datetime.now(UTC), publish=True
+        )
+        processing.map_to_evidence(
+            conn, [processing.queue.QueueEntry(n, sid, "stored") for n, sid in enumerate(again)]
+        )
+    assert version == 2 and len(batch) > len(again)
+    for statement_id in first:
+        found = rows(engine, evidence.c.statement_id == statement_id)
+        in_force = {r.mapping_version for r in found if not r.retracted}
+        if statement_id in again:
+            assert in_force <= {2}
+            assert {r.retraction for r in found if r.mapping_version == 1} == {"superseded"}
+        else:
+            assert in_force == {1}
