@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -157,8 +158,8 @@ def process_batch(engine: Engine, batch_size: int, handlers: Sequence[Handler] =
             with counts.counting(), database.write(engine) as conn:
                 entries = queue.take(conn, batch_size)
                 scope.enter_context(logs.carrying(e.request_id for e in entries))
-                for entry in entries:
-                    counts.note("processed", 1, entry.event)
+                for event, taken in Counter(entry.event for entry in entries).items():
+                    counts.note("processed", taken, event)
                 for handler in (*HANDLERS, *handlers) if entries else ():
                     handler(conn, entries)
         except Exception:

@@ -45,9 +45,7 @@ _cache_lock = threading.Lock()
 def mapper(conn: Connection, version: int) -> Mapper:
     """The compiled rules of a stored version (compiled once per process). Processing asks
     for them twice a batch: the document is read only when its digest is not compiled yet."""
-    digest = conn.execute(
-        sa.select(mapping_versions.c.digest).where(mapping_versions.c.version == version)
-    ).scalar()
+    digest = _scalar(conn, "SELECT digest FROM mapping_versions WHERE version = {}", version)
     if digest is None:
         raise VersionError(f"no mapping version {version}")
     key = (version, digest)
@@ -113,9 +111,20 @@ def publish_version(conn: Connection, version: int, now: datetime) -> int | None
 
 
 def published_version(conn: Connection) -> int | None:
-    return conn.execute(
-        sa.select(mapping_versions.c.version).where(mapping_versions.c.status == PUBLISHED)
-    ).scalar()
+    """The version in force (through the driver: processing asks twice a batch)."""
+    return _scalar(conn, "SELECT version FROM mapping_versions WHERE status = {}", PUBLISHED)
+
+
+def _scalar(conn: Connection, sql: str, value: Any) -> Any:
+    """The first column of the first row of ``sql`` with its one ``{}`` bound to ``value``."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql.format("?" if conn.dialect.paramstyle == "qmark" else "%s"),
+                       (value,))
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None else row[0]
 
 
 def _lock_versions(conn: Connection) -> None:

@@ -35,6 +35,10 @@ def take(conn: Connection, limit: int) -> list[QueueEntry]:
     cursor = conn.connection.cursor()
     try:
         entries = _oldest(cursor, limit, lock)
+        if entries and not lock:  # SQLite: the only writer read the whole head; delete it at once
+            cursor.execute(f"DELETE FROM processing_queue WHERE seq <= {mark}",
+                           (entries[-1].seq,))
+            return entries
         for start in range(0, len(entries), _CHUNK):
             chunk = [e.seq for e in entries[start : start + _CHUNK]]
             cursor.execute(
