@@ -353,6 +353,7 @@ class Scorer:
         index = {iri: n for n, iri in enumerate(order)}
         missing = len(order)
         self._slots = tuple(order)
+        self._index = index
         below = [(iri, self.children[iri]) for iri in self._order] + [
             (iri, self.tagged[iri]) for iri in self._dimensions
         ]
@@ -481,8 +482,12 @@ class Scorer:
         ``targets`` and ``role`` (the same exact sums of the same non-zero terms, so the same
         numbers), without the explanation objects the incremental path does not need."""
         fsum = math.fsum
-        value = [own.get(iri, 0.0) for iri in self._slots]
-        value.append(0.0)
+        value = [0.0] * (len(self._slots) + 1)  # a learner has proficiency in few targets
+        index = self._index
+        for iri, found in own.items():
+            position = index.get(iri)
+            if position is not None:
+                value[position] = found
         for position, kids in self._averages:
             derived = fsum(map(value.__getitem__, kids)) / len(kids)
             if derived > value[position]:
