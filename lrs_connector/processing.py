@@ -48,8 +48,10 @@ def _map(
     conn: Connection, entries: Sequence[queue.QueueEntry], tracked: audit_counts.Tracked
 ) -> None:
     """What the counters' tracking read as the batch began (``tracked``) tells which prepared
-    statements were voided since and which have evidence under another mapping version to
-    supersede (normally none), so neither is read again."""
+    statements were voided since and, on SQLite (one writer: nothing changes but by this
+    transaction), which have evidence under another mapping version to supersede (normally
+    none), so neither is read again. PostgreSQL supersedes over the whole batch, as replays do:
+    another transaction may have written evidence since."""
     from lrs_connector.store import evidence, mapping
 
     now = datetime.now(UTC)
@@ -67,10 +69,12 @@ def _map(
         prepared = None  # a version was published meanwhile: derive under the new one here
     documents = _documents(conn, stored, prepared, tracked)
     derived = prepared.derived if prepared is not None else None
+    superseding = (tracked.under_other_versions(active.version)
+                   if conn.dialect.name == "sqlite" else None)
     counts.note(
         "evidence",
         evidence.apply(conn, documents, active.mapper, active.version, now, derived=derived,
-                       superseding=tracked.under_other_versions(active.version)),
+                       superseding=superseding),
     )
 
 

@@ -117,7 +117,7 @@ class Tracked:
     def under_other_versions(self, version: int) -> set[str]:
         """The statements with evidence in force under a mapping version other than this one,
         as the block began."""
-        return {statement for found, _, statement in self.before if found != version}
+        return {statement for other, _, statement in self.before if other != version}
 
 
 @contextmanager
