@@ -141,9 +141,10 @@ def prepare(engine: Engine, limit: int) -> Prepared | None:
     return prepared
 
 
-# Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote;
-# badges (docs/badges.md) follow the levels readiness just stored; the audit counters every
-# worker shares are written last (store/audit_counts.py).
+# Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote (the
+# rows it hands on: nothing may write evidence between the two); badges (docs/badges.md) follow
+# the levels readiness just stored; the audit counters every worker shares are written last
+# (store/audit_counts.py).
 HANDLERS: list[Handler] = [map_to_evidence, readiness_handler, badges_handler, audit_counts.flush]
 
 

@@ -44,7 +44,7 @@ def _false(conn: Connection) -> str:
 
 def _fetch(conn: Connection, sql: str, chunk: Sequence[str]) -> list[tuple]:
     """Rows of ``sql`` (its ``IN ({})`` filled for ``chunk``) through a driver cursor: this runs
-    twice per processing batch, where SQLAlchemy's statement building costs more than the SQL."""
+    on every processing batch, where SQLAlchemy's statement building costs more than the SQL."""
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql.format(", ".join([_mark(conn)] * len(chunk))), tuple(chunk))

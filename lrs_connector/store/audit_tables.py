@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lrs_connector.store.mapping_tables import evidence
 from lrs_connector.store.tables import metadata, statements
 
 IRI_PREFIX = 400
@@ -38,9 +37,6 @@ sa.Index(
     sqlite_where=statements.c.voided == sa.true(),
     postgresql_where=statements.c.voided == sa.true(),
 )
-# Coverage: "does any evidence feed this competency" per framework target. Targets are
-# framework IRIs that rules must name (bounded, known), so the column is indexed as is.
-sa.Index("ix_evidence_target", evidence.c.target)
 
 # Counters behind the Rules and Coverage pages (store/audit_counts.py), kept by the
 # transactions that change evidence, so the pages read a few rows at any size.

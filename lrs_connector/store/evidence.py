@@ -24,7 +24,7 @@ from lrs_connector.learners import Identity
 from lrs_connector.mapping import Derived, Mapper, derive
 from lrs_connector.store import database
 from lrs_connector.store import learners as learner_store
-from lrs_connector.store.mapping_tables import evidence
+from lrs_connector.store.mapping_tables import EVIDENCE_ROW_COLUMNS, evidence
 from lrs_connector.store.tables import driver_times, statements
 
 _COLUMNS = (
@@ -94,18 +94,12 @@ def write(
         cursor.close()
 
 
-# Evidence rows as the processing handlers read them (readiness, the audit counters): these
-# columns, then ``retracted``.
-ROW_COLUMNS = (
-    "learner_id, key, statement_id, target, rule_id, mapping_version, weight, polarity, kind, "
-    "confidence, timestamp, valid_until, id"
-)
 _HANDED_ON = "lrs_connector.batch_evidence"  # conn.info key: see `hand_on`
 
 
 def of_statements(conn: Connection, statement_ids: Sequence[str]) -> list[tuple]:
-    """Every evidence row of these statements, retracted or not: ``ROW_COLUMNS``, then
-    ``retracted``. Through the driver cursor, in chunks: a processing batch reads its own."""
+    """Every evidence row of these statements, retracted or not: ``EVIDENCE_ROW_COLUMNS``,
+    then ``retracted``. Through the driver cursor, in chunks: a processing batch reads its own."""
     mark = _mark(conn)
     rows: list[tuple] = []
     cursor = conn.connection.cursor()
@@ -113,7 +107,7 @@ def of_statements(conn: Connection, statement_ids: Sequence[str]) -> list[tuple]
         for start in range(0, len(statement_ids), _CHUNK):
             chunk = tuple(statement_ids[start : start + _CHUNK])
             cursor.execute(
-                f"SELECT {ROW_COLUMNS}, retracted FROM evidence "
+                f"SELECT {EVIDENCE_ROW_COLUMNS}, retracted FROM evidence "
                 f"WHERE statement_id IN ({', '.join([mark] * len(chunk))})", chunk)
             rows.extend(cursor.fetchall())
     finally:

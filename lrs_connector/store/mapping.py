@@ -44,7 +44,7 @@ _cache_lock = threading.Lock()
 
 def mapper(conn: Connection, version: int) -> Mapper:
     """The compiled rules of a stored version (compiled once per process). Processing asks
-    for them twice a batch: the document is read only when its digest is not compiled yet."""
+    for them on every batch: the document is read only when its digest is not compiled yet."""
     digest = _scalar(conn, "SELECT digest FROM mapping_versions WHERE version = {}", version)
     if digest is None:
         raise VersionError(f"no mapping version {version}")
@@ -111,7 +111,7 @@ def publish_version(conn: Connection, version: int, now: datetime) -> int | None
 
 
 def published_version(conn: Connection) -> int | None:
-    """The version in force (through the driver: processing asks twice a batch)."""
+    """The version in force (through the driver: processing asks on every batch)."""
     return _scalar(conn, "SELECT version FROM mapping_versions WHERE status = {}", PUBLISHED)
 
 

@@ -68,3 +68,13 @@ evidence = sa.Table(
 sa.Index("ix_evidence_learner_id_target_id", evidence.c.learner_id, evidence.c.target,
          evidence.c.id)
 sa.Index("ix_evidence_mapping_version_rule_id", evidence.c.mapping_version, evidence.c.rule_id)
+# Coverage: "does any evidence feed this competency" per framework target. Targets are
+# framework IRIs that rules must name (bounded, known), so the column is indexed as is.
+sa.Index("ix_evidence_target", evidence.c.target)
+
+# Evidence rows as the processing handlers read them (the audit counters, readiness): these
+# columns, then `retracted` (store/evidence.py `of_statements`).
+EVIDENCE_ROW_COLUMNS = (
+    "learner_id, key, statement_id, target, rule_id, mapping_version, weight, polarity, kind, "
+    "confidence, timestamp, valid_until, id"
+)

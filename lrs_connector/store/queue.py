@@ -18,7 +18,7 @@ _CHUNK = 500  # entries deleted per statement: well under SQLite's bound-paramet
 
 
 class QueueEntry(NamedTuple):
-    """A queued event (a named tuple: a batch reads hundreds, twice)."""
+    """A queued event (a named tuple: a batch reads hundreds, twice on SQLite)."""
 
     seq: int
     statement_id: str
@@ -28,8 +28,8 @@ class QueueEntry(NamedTuple):
 
 def take(conn: Connection, limit: int) -> list[QueueEntry]:
     """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final.
-    Through the driver cursor: once per batch, SQLAlchemy's statement building (an IN list of
-    every taken entry) cost more than the SQL."""
+    Through the driver cursor: once per batch, SQLAlchemy's statement building (on PostgreSQL an
+    IN list of every taken entry) cost more than the SQL."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     lock = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
     cursor = conn.connection.cursor()

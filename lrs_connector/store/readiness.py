@@ -43,8 +43,7 @@ from lrs_connector.readiness.scoring import (
     state_key,
 )
 from lrs_connector.store import database
-from lrs_connector.store import evidence as evidence_rows
-from lrs_connector.store.evidence import ROW_COLUMNS as _EVIDENCE_COLUMNS
+from lrs_connector.store.mapping_tables import EVIDENCE_ROW_COLUMNS as _EVIDENCE_COLUMNS
 from lrs_connector.store.readiness_tables import (
     outbox,
     readiness_snapshots,
@@ -321,10 +320,12 @@ def readiness_handler(conn: Connection, entries: Sequence) -> None:
     ids = sorted({entry.statement_id for entry in entries})
     if not ids:
         return
+    from lrs_connector.store import evidence  # it imports learners, which import this module
+
     requests = {entry.statement_id: entry.request_id for entry in entries if entry.request_id}
-    rows = evidence_rows.handed_on(conn, ids)
+    rows = evidence.handed_on(conn, ids)
     if rows is None:
-        rows = evidence_rows.of_statements(conn, ids)
+        rows = evidence.of_statements(conn, ids)
     rows.sort(key=_by_cell_and_statement)
     touched: dict[int, set[str]] = {}
     first: dict[tuple[int, str], int] = {}

@@ -189,29 +189,51 @@ def test_rows_handed_on_serve_only_the_same_statements_in_the_same_transaction_o
 
 
 def test_processing_again_under_a_new_version_supersedes_the_old_versions_rows(
-    client, source_headers, engine
+    client, source_headers, engine, monkeypatch
 ):
     """A statement processed again after a publish without replay (reprocessed, re-admitted)
-    counts under the new version only; the others in the batch are left alone."""
+    counts under the new version only; the statements new to the batch have nothing to
+    supersede, and on SQLite the supersede step is not even asked about them."""
+    from lrs_connector.store import evidence as stored_evidence
     from tests.mapping.helpers import bundled_without_failed_rules
 
-    batch = post(client, source_headers, demo.statements())
+    post(client, source_headers, demo.statements())
     drain(engine)
-    first = {r.statement_id for r in rows(engine)}
-    again = sorted(first)[:3]
+    with_v1 = {r.statement_id for r in rows(engine)}
+    again = sorted(with_v1)[:3]
+    fresh = post(client, source_headers, [_completed_course(), _completed_course()])
+    superseded: list[list[str]] = []
+    real = stored_evidence.supersede
+
+    def spy(conn, statement_ids, version, now):
+        superseded.append(sorted(statement_ids))
+        return real(conn, statement_ids, version, now)
+
+    monkeypatch.setattr(stored_evidence, "supersede", spy)
     with database.write(engine) as conn:
         version = mapping_store.import_version(
             conn, bundled_without_failed_rules(), "test", datetime.now(UTC), publish=True
         )
+        batch = [*again, *(s["id"] for s in fresh)]
         processing.map_to_evidence(
-            conn, [processing.queue.QueueEntry(n, sid, "stored") for n, sid in enumerate(again)]
+            conn, [processing.queue.QueueEntry(n, sid, "stored") for n, sid in enumerate(batch)]
         )
-    assert version == 2 and len(batch) > len(again)
-    for statement_id in first:
+    assert version == 2
+    sqlite = engine.dialect.name == "sqlite"
+    assert superseded == [sorted(again) if sqlite else sorted(batch)]
+    for statement_id in with_v1 | {s["id"] for s in fresh}:
         found = rows(engine, evidence.c.statement_id == statement_id)
         in_force = {r.mapping_version for r in found if not r.retracted}
         if statement_id in again:
-            assert in_force <= {2}
             assert {r.retraction for r in found if r.mapping_version == 1} == {"superseded"}
-        else:
+            assert in_force == ({2} if any(r.mapping_version == 2 for r in found) else set())
+        elif statement_id in with_v1:
             assert in_force == {1}
+        else:
+            assert in_force == {2}  # new to the batch: mapped under version 2 alone
+
+
+def _completed_course() -> dict:
+    done = statement(result={"completion": True}, verb={"id": ADL + "completed"})
+    done["object"]["id"] = "https://moodle.demo.lrs-connector.dev/course/finance-for-ld"
+    return done
