@@ -279,10 +279,11 @@ class Backfill:
                 rejected.append(
                     _rejection(path, item, None, [{"path": "", "rule": f"not JSON: {exc}"}])
                 )
-        with database.write(self.engine) as conn:
+        checked = self.intake.check(self.holder, parsed, via="backfill") if parsed else None
+        with database.write(self.engine) as conn:  # validated before: a short write turn
             outcome = (
-                self.intake.forward(self.holder, parsed, via="backfill", conn=conn)
-                if parsed
+                self.intake.store_checked(conn, self.holder, checked, via="backfill")
+                if checked is not None
                 else None
             )
             if outcome is not None:

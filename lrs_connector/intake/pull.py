@@ -177,14 +177,13 @@ class Puller:
     def _commit(self, source, holder: Holder, page: Page, result: PullResult) -> None:
         newest = _newest_stored(page.statements)
         batch = self.intake.max_batch
-        outcomes = []
+        checked = [  # validated before the write turn: processing writes meanwhile
+            self.intake.check(holder, page.statements[start : start + batch], via="pull")
+            for start in range(0, len(page.statements), batch)
+        ]
         with database.write(self.engine) as conn:
-            for start in range(0, len(page.statements), batch):
-                outcomes.append(
-                    self.intake.forward(
-                        holder, page.statements[start : start + batch], via="pull", conn=conn
-                    )
-                )
+            outcomes = [self.intake.store_checked(conn, holder, part, via="pull")
+                        for part in checked]
             sources.commit_page(
                 conn,
                 source.id,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -47,6 +46,17 @@ class IntakeError(Exception):
         if self.problems:
             error["problems"] = self.problems
         return {"error": error}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Forwarded statements validated and prepared (`Intake.check`), not stored yet: the
+    records to store by their position in the batch, and the invalid ones with their
+    problems."""
+
+    now: datetime
+    candidates: list[tuple[int, StatementRecord]]
+    invalid: list[tuple[int, object, list[dict]]]
 
 
 @dataclass
@@ -193,21 +203,27 @@ class Intake:
         body: object,
         *,
         via: str = "forward",
-        conn: Connection | None = None,
     ) -> ForwardOutcome:
         """Forwarded statements: store the valid, quarantine the invalid, skip duplicates.
 
-        Pulled and backfilled statements take this same path with `via` "pull" or "backfill"
-        and the caller's transaction `conn`, so that their checkpoint commits with them. On
-        those paths a statement nested too deep is quarantined instead of refusing the batch
-        (there is no sender to answer 400 to).
+        Pulled and backfilled statements take this same path with `via` "pull" or "backfill",
+        in its two steps: `check` before the caller's write transaction, `store_checked` in
+        it, so that their checkpoint commits with them while validation holds no write turn.
+        On those paths a statement nested too deep is quarantined instead of refusing the
+        batch (there is no sender to answer 400 to).
         """
+        checked = self.check(source, body, via=via)
+        with database.write(self.engine) as conn:
+            return self.store_checked(conn, source, checked, via=via)
+
+    def check(self, source: Holder, body: object, *, via: str = "forward") -> Checked:
+        """Validate and prepare forwarded statements, outside any transaction (on SQLite a
+        write transaction is the database's one write turn: processing waits through it)."""
         items = body if isinstance(body, list) else [body]
         if len(items) > self.max_batch:
             raise IntakeError(
                 413, "batch-too-large", f"{len(items)} statements; at most {self.max_batch}"
             )
-        outcome = ForwardOutcome()
         now = datetime.now(UTC)
         candidates: list[tuple[int, StatementRecord]] = []
         invalid: list[tuple[int, object, list[dict]]] = []
@@ -225,43 +241,51 @@ class Intake:
             candidates.append(
                 (index, self._prepare(statement, source, None, now, forwarded=True))
             )
+        return Checked(now, candidates, invalid)
 
-        with nullcontext(conn) if conn is not None else database.write(self.engine) as conn:
-            existing = store.find(conn, [r.id for _, r in candidates])
-            new: dict[str, StatementRecord] = {}
-            for index, record in candidates:
-                stored = existing.get(record.id)
-                earlier = new.get(record.id)
-                if stored is None and earlier is None:
-                    new[record.id] = record
-                    outcome.stored.append(record.id)
-                    continue
-                twin = stored.statement if stored else earlier.statement
-                if comparison.equivalent(twin, record.statement):
-                    outcome.duplicates.append(record.id)
-                else:
-                    invalid.append(
-                        (
-                            index,
-                            record.statement,
-                            [{"path": "id", "rule": "already stored with different content"}],
-                        )
+    def store_checked(
+        self, conn: Connection, source: Holder, checked: Checked, *, via: str = "forward"
+    ) -> ForwardOutcome:
+        """Store what `check` accepted in the caller's write transaction: new statements are
+        stored, the same again skipped, the invalid and conflicting quarantined."""
+        outcome = ForwardOutcome()
+        now, candidates = checked.now, checked.candidates
+        invalid = list(checked.invalid)
+        existing = store.find(conn, [r.id for _, r in candidates])
+        new: dict[str, StatementRecord] = {}
+        for index, record in candidates:
+            stored = existing.get(record.id)
+            earlier = new.get(record.id)
+            if stored is None and earlier is None:
+                new[record.id] = record
+                outcome.stored.append(record.id)
+                continue
+            twin = stored.statement if stored else earlier.statement
+            if comparison.equivalent(twin, record.statement):
+                outcome.duplicates.append(record.id)
+            else:
+                invalid.append(
+                    (
+                        index,
+                        record.statement,
+                        [{"path": "id", "rule": "already stored with different content"}],
                     )
-            store.insert(conn, new.values(), source_id=source.id, via=via, received_at=now,
-                         request_id=logs.current_request_id())
-            for index, statement, problems in sorted(invalid, key=lambda t: t[0]):
-                held_id = quarantine.hold(
-                    conn, source_id=source.id, body=statement, problems=problems, received_at=now
                 )
-                declared = statement.get("id") if isinstance(statement, dict) else None
-                outcome.quarantined.append(
-                    {
-                        "index": index,
-                        "id": declared if isinstance(declared, str) else None,
-                        "quarantine_id": held_id,
-                        "problems": problems[:MAX_REPORTED_PROBLEMS],
-                    }
-                )
+        store.insert(conn, new.values(), source_id=source.id, via=via, received_at=now,
+                     request_id=logs.current_request_id())
+        for index, statement, problems in sorted(invalid, key=lambda t: t[0]):
+            held_id = quarantine.hold(
+                conn, source_id=source.id, body=statement, problems=problems, received_at=now
+            )
+            declared = statement.get("id") if isinstance(statement, dict) else None
+            outcome.quarantined.append(
+                {
+                    "index": index,
+                    "id": declared if isinstance(declared, str) else None,
+                    "quarantine_id": held_id,
+                    "problems": problems[:MAX_REPORTED_PROBLEMS],
+                }
+            )
         return outcome
 
     # -- quarantine -----------------------------------------------------------------------
