@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "lrs_connector"
 
 # One interpreter loads the third-party libraries once and forks a child per module, which
 # imports that module first: the check costs what the package's own imports cost.
 _CHECK = """
-import importlib, os, sys
+import importlib, os, sys, traceback
 import alembic, flask, marshmallow, orjson, prometheus_client, requests, sqlalchemy  # noqa
 failed = 0
 for name in sys.argv[1:]:
@@ -21,11 +23,14 @@ for name in sys.argv[1:]:
     if pid == 0:
         try:
             importlib.import_module(name)
-        except BaseException as exc:
-            sys.stderr.write(f"{name}: {exc!r}\\n")
+        except BaseException:
+            sys.stderr.write(f"{name}:\\n{traceback.format_exc()}\\n")
             os._exit(1)
         os._exit(0)
-    failed += os.waitpid(pid, 0)[1] != 0
+    status = os.waitpid(pid, 0)[1]
+    if status and os.WIFSIGNALED(status):
+        sys.stderr.write(f"{name}: the import was killed by signal {os.WTERMSIG(status)}\\n")
+    failed += status != 0
 sys.exit(1 if failed else 0)
 """
 
@@ -42,6 +47,7 @@ def _modules() -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_every_module_imports_first_in_a_new_process():
     modules = _modules()
     assert "lrs_connector.store.evidence" in modules and len(modules) > 100

@@ -282,7 +282,7 @@ class Backfill:
         checked = self.intake.check(self.holder, parsed, via="backfill") if parsed else None
         with database.write(self.engine) as conn:  # validated before: a short write turn
             outcome = (
-                self.intake.store_checked(conn, self.holder, checked, via="backfill")
+                self.intake.store_checked(conn, self.holder, checked)
                 if checked is not None
                 else None
             )

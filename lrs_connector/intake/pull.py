@@ -182,8 +182,7 @@ class Puller:
             for start in range(0, len(page.statements), batch)
         ]
         with database.write(self.engine) as conn:
-            outcomes = [self.intake.store_checked(conn, holder, part, via="pull")
-                        for part in checked]
+            outcomes = [self.intake.store_checked(conn, holder, part) for part in checked]
             sources.commit_page(
                 conn,
                 source.id,

@@ -55,6 +55,7 @@ class Checked:
     problems."""
 
     now: datetime
+    via: str  # forward, pull or backfill: how they came, stored with them
     candidates: list[tuple[int, StatementRecord]]
     invalid: list[tuple[int, object, list[dict]]]
 
@@ -206,19 +207,19 @@ class Intake:
     ) -> ForwardOutcome:
         """Forwarded statements: store the valid, quarantine the invalid, skip duplicates.
 
-        Pulled and backfilled statements take this same path with `via` "pull" or "backfill",
-        in its two steps: `check` before the caller's write transaction, `store_checked` in
-        it, so that their checkpoint commits with them while validation holds no write turn.
-        On those paths a statement nested too deep is quarantined instead of refusing the
-        batch (there is no sender to answer 400 to).
+        Pull and backfill take its two steps themselves: `check` before their write
+        transaction, `store_checked` in it, so that their checkpoint commits with the
+        statements while validation holds no write turn.
         """
         checked = self.check(source, body, via=via)
         with database.write(self.engine) as conn:
-            return self.store_checked(conn, source, checked, via=via)
+            return self.store_checked(conn, source, checked)
 
     def check(self, source: Holder, body: object, *, via: str = "forward") -> Checked:
         """Validate and prepare forwarded statements, outside any transaction (on SQLite a
-        write transaction is the database's one write turn: processing waits through it)."""
+        write transaction is the database's one write turn: processing waits through it).
+        With `via` "pull" or "backfill" a statement nested too deep is quarantined instead of
+        refusing the batch (there is no sender to answer 400 to)."""
         items = body if isinstance(body, list) else [body]
         if len(items) > self.max_batch:
             raise IntakeError(
@@ -241,15 +242,13 @@ class Intake:
             candidates.append(
                 (index, self._prepare(statement, source, None, now, forwarded=True))
             )
-        return Checked(now, candidates, invalid)
+        return Checked(now, via, candidates, invalid)
 
-    def store_checked(
-        self, conn: Connection, source: Holder, checked: Checked, *, via: str = "forward"
-    ) -> ForwardOutcome:
+    def store_checked(self, conn: Connection, source: Holder, checked: Checked) -> ForwardOutcome:
         """Store what `check` accepted in the caller's write transaction: new statements are
         stored, the same again skipped, the invalid and conflicting quarantined."""
         outcome = ForwardOutcome()
-        now, candidates = checked.now, checked.candidates
+        now, via, candidates = checked.now, checked.via, checked.candidates
         invalid = list(checked.invalid)
         existing = store.find(conn, [r.id for _, r in candidates])
         new: dict[str, StatementRecord] = {}

@@ -1,4 +1,5 @@
-"""The audit console's indexes (statement browser, coverage) and the counters behind its Rules
+"""The audit console's indexes (statement browser; the coverage index on evidence targets is
+declared with the evidence table, store/mapping_tables.py) and the counters behind its Rules
 and Coverage pages.
 
 The console lists statements newest first (`timestamp`, then `seq`) under filters; each filter

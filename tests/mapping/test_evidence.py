@@ -219,6 +219,7 @@ def test_processing_again_under_a_new_version_supersedes_the_old_versions_rows(
             conn, [processing.queue.QueueEntry(n, sid, "stored") for n, sid in enumerate(batch)]
         )
     assert version == 2
+    assert any(r.mapping_version == 2 for r in rows(engine, evidence.c.statement_id.in_(again)))
     sqlite = engine.dialect.name == "sqlite"
     assert superseded == [sorted(again) if sqlite else sorted(batch)]
     for statement_id in with_v1 | {s["id"] for s in fresh}:

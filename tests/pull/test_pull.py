@@ -319,3 +319,24 @@ def test_the_embedded_puller_pulls_due_sources_until_stopped(engine, ralph, sour
         stop.set()
     assert stored_ids(engine) == {s["id"] for s in sent}
     assert state(engine).next_attempt_at > datetime.now(UTC)
+
+
+def test_a_page_is_validated_before_the_write_turn(engine, ralph, source, puller, monkeypatch):
+    """On SQLite a write transaction is the database's one write turn: processing waits through
+    it, so the page's statements are checked before it is taken, and only stored within it."""
+    if not database.takes_turns(engine):
+        pytest.skip("PostgreSQL writers do not take turns")
+    writer = database._writer_lock(engine)._thread_lock
+    held_while_checking: list[bool] = []
+    real = Intake.check
+
+    def check(self, *args, **kwargs):
+        held_while_checking.append(writer.locked())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Intake, "check", check)
+    sent = add(ralph, 7)
+    result = puller.pull(source.id)
+    assert result.error is None and result.stored == 7
+    assert held_while_checking == [False, False, False]  # one check per page of 3, 3 and 1
+    assert stored_ids(engine) == {s["id"] for s in sent}
