@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lrs_connector.store import database
 from lrs_connector.store.audit_tables import rule_hits, unmapped, unmapped_counts
 from lrs_connector.store.mapping_tables import evidence
 from lrs_connector.store.tables import statements
@@ -34,9 +35,6 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
 
 def _false(conn: Connection) -> str:
     return "false" if conn.dialect.name == "postgresql" else "0"
@@ -47,7 +45,8 @@ def _fetch(conn: Connection, sql: str, chunk: Sequence[str]) -> list[tuple]:
     on every processing batch, where SQLAlchemy's statement building costs more than the SQL."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql.format(", ".join([_mark(conn)] * len(chunk))), tuple(chunk))
+        marks = ", ".join([database.placeholder(conn)] * len(chunk))
+        cursor.execute(sql.format(marks), tuple(chunk))
         return cursor.fetchall()
     finally:
         cursor.close()
@@ -57,7 +56,7 @@ def _write(conn: Connection, sql: str, rows: list[tuple]) -> None:
     """``sql`` for each of ``rows`` through a driver cursor (placeholders written ``?``)."""
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(sql.replace("?", _mark(conn)), rows)
+        cursor.executemany(sql.replace("?", database.placeholder(conn)), rows)
     finally:
         cursor.close()
 

@@ -204,3 +204,9 @@ def read(engine: Engine) -> Iterator[Connection]:
 
 def is_postgresql(connection: Connection | Engine) -> bool:
     return connection.dialect.name == "postgresql"
+
+
+def placeholder(conn: Connection) -> str:
+    """The driver's bind marker, for SQL sent through the driver cursor on hot paths: ``?``
+    for sqlite3, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"

@@ -48,9 +48,6 @@ _CHUNK = 500
 Progress = Callable[[int], None]
 
 
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
 
 def write(
     conn: Connection, rows: Sequence[Derived], learner_of: dict[str, int], now: datetime
@@ -58,7 +55,7 @@ def write(
     """Insert evidence rows (idempotent by key)."""
     if not rows:
         return
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     db_time = driver_times(conn)
     created = db_time(now)
     values = [
@@ -100,7 +97,7 @@ _HANDED_ON = "lrs_connector.batch_evidence"  # conn.info key: see `hand_on`
 def of_statements(conn: Connection, statement_ids: Sequence[str]) -> list[tuple]:
     """Every evidence row of these statements, retracted or not: ``EVIDENCE_ROW_COLUMNS``,
     then ``retracted``. Through the driver cursor, in chunks: a processing batch reads its own."""
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     rows: list[tuple] = []
     cursor = conn.connection.cursor()
     try:
@@ -139,7 +136,7 @@ def handed_on(conn: Connection, statement_ids: Sequence[str]) -> list[tuple] | N
 def _update_in(conn: Connection, sql: str, head: Sequence[Any], ids: Sequence[str]) -> int:
     """Run `sql … statement_id IN (…)` through the driver in chunks (no SQLAlchemy statement
     built per batch); returns the rows changed."""
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     total = 0
     cursor = conn.connection.cursor()
     try:
@@ -154,7 +151,7 @@ def _update_in(conn: Connection, sql: str, head: Sequence[Any], ids: Sequence[st
 
 def retract(conn: Connection, statement_ids: Sequence[str], reason: str, now: datetime) -> int:
     """Stop counting the evidence of these statements (kept, marked with why and when)."""
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     sql = (
         f"UPDATE evidence SET retracted = TRUE, retraction = {mark}, retracted_at = {mark} "
         "WHERE retracted = FALSE AND statement_id IN ({marks})"
@@ -165,7 +162,7 @@ def retract(conn: Connection, statement_ids: Sequence[str], reason: str, now: da
 def supersede(conn: Connection, statement_ids: Sequence[str], version: int, now: datetime) -> int:
     """Retract these statements' evidence from other mapping versions (after mapping them
     under `version`, so each statement counts under one version only)."""
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     sql = (
         "UPDATE evidence SET retracted = TRUE, retraction = 'superseded', "
         f"retracted_at = {mark} WHERE mapping_version <> {mark} AND retracted = FALSE "
@@ -178,7 +175,7 @@ def _name(conn: Connection, named: list[tuple[str, str]]) -> None:
     """Record who each statement names (`statement_aliases`; replays find them there)."""
     if not named:
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = database.placeholder(conn)
     cursor = conn.connection.cursor()
     cursor.executemany(
         f"INSERT INTO statement_aliases (statement_id, alias) VALUES ({mark}, {mark}) "

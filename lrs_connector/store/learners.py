@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lrs_connector.learners import Identity, alias_kind, companions
-from lrs_connector.store import badges, readiness
+from lrs_connector.store import badges, database, readiness
 from lrs_connector.store.learner_tables import learner_aliases, learners
 from lrs_connector.store.mapping_tables import evidence
 
@@ -40,7 +40,7 @@ def lookup(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
     keys = list(keys)
     if not keys:
         return found
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = database.placeholder(conn)
     cursor = conn.connection.cursor()
     try:
         for chunk in _chunks(keys):

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from lrs_connector.mapping import Mapper, compile_text
 from lrs_connector.mapping import bundled as context
+from lrs_connector.store import database
 from lrs_connector.store.mapping_tables import mapping_versions
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
@@ -119,7 +120,7 @@ def _scalar(conn: Connection, sql: str, value: Any) -> Any:
     """The first column of the first row of ``sql`` with its one ``{}`` bound to ``value``."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql.format("?" if conn.dialect.paramstyle == "qmark" else "%s"),
+        cursor.execute(sql.format(database.placeholder(conn)),
                        (value,))
         row = cursor.fetchone()
     finally:

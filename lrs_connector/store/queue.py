@@ -12,6 +12,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lrs_connector.store import database
 from lrs_connector.store.tables import processing_queue
 
 _CHUNK = 500  # entries deleted per statement: well under SQLite's bound-parameter limit
@@ -30,7 +31,7 @@ def take(conn: Connection, limit: int) -> list[QueueEntry]:
     """Claim up to `limit` oldest entries and delete them; the caller's commit makes it final.
     Through the driver cursor: once per batch, SQLAlchemy's statement building (on PostgreSQL an
     IN list of every taken entry) cost more than the SQL."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = database.placeholder(conn)
     lock = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
     cursor = conn.connection.cursor()
     try:

@@ -98,9 +98,6 @@ def _environment_model() -> ScoringModel:
 # --- reading evidence ------------------------------------------------------------------------
 
 
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
 
 def _utc(value) -> datetime | None:
     """A timestamp as the driver returns it (text on SQLite, naive UTC on PostgreSQL)."""
@@ -136,7 +133,7 @@ def _chunks(values: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
 def evidence_of(conn: Connection, learner_ids: Sequence[int]) -> dict[int, list[EvidenceItem]]:
     """Counted (not retracted) evidence of whole learners."""
     out: dict[int, list[EvidenceItem]] = {}
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     for chunk in _chunks(sorted(set(learner_ids))):
         sql = (
             f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE retracted = {_false(conn)} "
@@ -182,7 +179,7 @@ def _evidence_after(
     stored cell does not count yet (ids start at 1). A join with the cells as a CTE, because
     SQLite scans the whole table for a row-value ``IN (VALUES …)``."""
     out: dict[tuple[int, str], CellRows] = {}
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     for chunk in _chunks(sorted(cells.items())):
         rows = ", ".join([f"({mark}, {mark}, {mark})"] * len(chunk))
         columns = ", ".join(f"e.{name.strip()}" for name in _EVIDENCE_COLUMNS.split(","))
@@ -238,7 +235,7 @@ def _stored_cell(row: tuple) -> StoredCell:
 
 def _stored_cells(conn: Connection, learner_ids: Sequence[int]) -> dict[int, dict[str, StoredCell]]:
     out: dict[int, dict[str, StoredCell]] = {}
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     for chunk in _chunks(sorted(set(learner_ids))):
         sql = (
             f"SELECT {_CELL_COLUMNS} FROM readiness_cells "
@@ -251,7 +248,7 @@ def _stored_cells(conn: Connection, learner_ids: Sequence[int]) -> dict[int, dic
 
 def _stored_roles(conn: Connection, learner_ids: Sequence[int]) -> dict[int, dict[str, StoredRole]]:
     out: dict[int, dict[str, StoredRole]] = {}
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     for chunk in _chunks(sorted(set(learner_ids))):
         sql = (
             "SELECT learner_id, role, score, level FROM readiness_roles "
@@ -364,7 +361,7 @@ def recompute(conn: Connection, learner_ids: Sequence[int], now: datetime | None
 
 
 def _rows_of_learners(conn: Connection, learner_ids: Sequence[int]) -> Iterator[tuple]:
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     for chunk in _chunks(sorted(set(learner_ids))):
         sql = (
             f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE retracted = {_false(conn)} "
@@ -586,7 +583,7 @@ def _more_rows(
     """The cells with more evidence rows (retracted or not) above the given id than the given
     count. Only those come back: normally none."""
     out: set[tuple[int, str]] = set()
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     for chunk in _chunks(sorted(cells.items())):
         rows = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(chunk))
         sql = (
@@ -600,7 +597,7 @@ def _more_rows(
 
 
 def _write(conn, cell_rows, gone, role_rows, snapshots, messages) -> None:
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     marks = lambda n: ", ".join([mark] * n)  # noqa: E731
     _execute_many(
         conn, f"DELETE FROM readiness_cells WHERE learner_id = {mark} AND target = {mark}", gone
@@ -726,7 +723,7 @@ def _sync_badges(conn: Connection, learners: list[int], now: datetime) -> None:
 
 
 def _next_learners(conn: Connection, after: int, limit: int) -> list[int]:
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     sql = (
         "SELECT learner_id FROM ("
         f"SELECT DISTINCT learner_id FROM evidence WHERE learner_id > {mark} UNION "
@@ -737,7 +734,7 @@ def _next_learners(conn: Connection, after: int, limit: int) -> list[int]:
 
 
 def _evidence_between(conn: Connection, first: int, last: int) -> list[tuple]:
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     sql = (
         f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE retracted = {_false(conn)} "
         f"AND learner_id BETWEEN {mark} AND {mark}"
@@ -748,7 +745,7 @@ def _evidence_between(conn: Connection, first: int, last: int) -> list[tuple]:
 def _stored_cells_between(
     conn: Connection, first: int, last: int
 ) -> dict[int, dict[str, StoredCell]]:
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     sql = (
         f"SELECT {_CELL_COLUMNS} FROM readiness_cells "
         f"WHERE learner_id BETWEEN {mark} AND {mark}"
@@ -807,7 +804,7 @@ def learner_readiness(
 
 def _stored_with_time(conn: Connection, learner_id: int) -> dict[str, tuple[StoredCell, datetime]]:
     sql = (f"SELECT {_CELL_COLUMNS}, computed_at FROM readiness_cells "
-           f"WHERE learner_id = {_mark(conn)}")
+           f"WHERE learner_id = {database.placeholder(conn)}")
     return {row[1]: (_stored_cell(row), _utc(row[10])) for row in _fetch(conn, sql, [learner_id])}
 
 
@@ -820,7 +817,7 @@ def _strongest_items(
     up to a constant), counted ones only."""
     if not targets or limit <= 0:
         return {}
-    mark = _mark(conn)
+    mark = database.placeholder(conn)
     kinds = sorted(model.kind_weights.items())
     weight = "(CASE kind " + " ".join(f"WHEN {mark} THEN {mark}" for _ in kinds) + \
         f" ELSE {mark} END)"

@@ -10,6 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lrs_connector.store import database
 from lrs_connector.store.tables import driver_time, processing_queue, statements
 from lrs_connector.xapi.records import StatementRecord
 
@@ -40,7 +41,7 @@ def _cursor(conn: Connection):
 
 
 def _insert_many(conn: Connection, table: sa.Table, columns: Sequence[str], rows: list) -> None:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = database.placeholder(conn)
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join([mark] * len(columns))})"
@@ -145,7 +146,7 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 
 def _select_in(conn: Connection, query: str, values: Sequence[str]) -> list[tuple]:
     """`query IN (values…)` at the driver level (hot path, like `_insert_many`)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = database.placeholder(conn)
     cursor = _cursor(conn)
     cursor.execute(f"{query} IN ({', '.join([mark] * len(values))})", tuple(values))
     rows = cursor.fetchall()
