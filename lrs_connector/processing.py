@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -20,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector import counts, logs
+from lrs_connector.settings import Settings
 from lrs_connector.store import audit_counts, database, queue
 from lrs_connector.store.badges import badges_handler
 from lrs_connector.store.readiness import readiness_handler
@@ -233,21 +240,107 @@ def refresh_if_due(engine: Engine, hours: float) -> bool:
     return True
 
 
-def start_thread(
-    engine: Engine, *, batch_size: int, idle_seconds: float, refresh_hours: float = 0.0
-) -> threading.Event:
-    """The embedded processor of `serve`: a daemon thread; set the returned event to stop it.
+def start_embedded(settings: Settings, engine: Engine) -> threading.Event:
+    """`serve`'s processor: a thread of the web process that runs the loop in a child process
+    at a lower CPU priority (``processor_niceness``) and starts it again if it dies; set the
+    returned event to stop both.
 
-    On SQLite only one web process's thread runs at a time (the others wait their turn), so
-    processing never competes with intake for the write lock more than once.
+    A process of its own, because a loop in a web process's thread holds that process's
+    interpreter lock for most of each batch, and the requests it answers wait; niced, because
+    when a burst of statements keeps every core busy, answering the LRS that sends them comes
+    first (the queue keeps them) and processing catches up once the burst is over. On SQLite
+    one web process at a time runs the thread (the others wait their turn), so there is one
+    processor in all; on PostgreSQL each web process has one.
     """
     stop = threading.Event()
 
-    def loop() -> None:
+    def supervise() -> None:
         with database.sole_worker(engine, "processor"):
-            run(engine, batch_size=batch_size, idle_seconds=idle_seconds, stop=stop,
-                refresh_hours=refresh_hours)
+            failures = 0  # in a row, each within a minute of its start
+            own = os.getpriority(os.PRIO_PROCESS, 0)
+            while not stop.is_set():
+                started = time.monotonic()
+                child = _start_child(settings, min(own + settings.processor_niceness, 19))
+                while child is not None and child.poll() is None and not stop.wait(0.5):
+                    pass
+                if stop.is_set():
+                    if child is not None:
+                        _stop_child(child)
+                    return
+                failures = failures + 1 if time.monotonic() - started < 60 else 1
+                pause = min(2.0 ** (failures - 1), 60.0)
+                log.error("the processing process ended (exit code %s); another starts in "
+                          "%.0f s", None if child is None else child.returncode, pause)
+                stop.wait(pause)
 
-    thread = threading.Thread(target=loop, name="lrs-processor", daemon=True)
-    thread.start()
+    threading.Thread(target=supervise, name="lrs-processor", daemon=True).start()
     return stop
+
+
+# How long a stopping processor may take to finish its batch.
+_STOP_SECONDS = 15.0
+
+
+def _start_child(settings: Settings, niceness: int) -> subprocess.Popen | None:
+    """A fresh interpreter (nothing of the web process, its connections or threads, comes
+    along) running `embedded_main`, given the settings through its standard input."""
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", "from lrs_connector import processing; "
+             "processing.embedded_main()"],
+            stdin=subprocess.PIPE,
+        )
+    except OSError:  # no process could start (memory, limits): try again later
+        log.exception("could not start the processing process")
+        return None
+    with contextlib.suppress(OSError):  # it may have ended already
+        os.setpriority(os.PRIO_PROCESS, child.pid, niceness)
+        with child.stdin:
+            child.stdin.write(pickle.dumps((settings, os.getpid())))
+    return child
+
+
+def _stop_child(child: subprocess.Popen) -> None:
+    child.terminate()  # it finishes its batch first
+    try:
+        child.wait(_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def embedded_main() -> None:
+    """Entry point of `start_embedded`'s child process (not a command for people)."""
+    settings, parent = pickle.load(sys.stdin.buffer)
+    _embedded_loop(settings, parent)
+
+
+def _embedded_loop(settings: Settings, parent: int) -> None:
+    """Process until SIGTERM or SIGINT, or until the web process that started us is gone
+    (killed, or stopped without stopping us: we notice within half a second)."""
+    from lrs_connector import memory
+
+    logs.configure(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    # Signals are taken by a thread of their own with sigtimedwait, not by a handler: a handler
+    # that set the event could interrupt the loop inside Event.set and wait on itself.
+    stops = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+    def watch() -> None:
+        while not stop.is_set():
+            if signal.sigtimedwait(stops, 0.5) is not None:
+                stop.set()
+            elif os.getppid() != parent:
+                log.warning("the web process that started this processor is gone; stopping")
+                stop.set()
+
+    threading.Thread(target=watch, name="lrs-processor-stop", daemon=True).start()
+    engine = database.create_engine(settings.resolved_database_url)
+    memory.tune_for_throughput()
+    try:
+        run(engine, batch_size=settings.process_batch_size,
+            idle_seconds=settings.process_idle_seconds, stop=stop,
+            refresh_hours=settings.readiness_refresh_hours)
+    finally:
+        engine.dispose()

@@ -6,11 +6,11 @@ per request, a fifth of a single-statement POST (bench/ingest.py); granian's abo
 of that (a bare WSGI app answered 6,700 requests/s under gunicorn, 49,000/s under granian).
 
 Each worker process builds the app itself (after the fork, so no database connection is
-shared) and, with `embedded_processor`, `embedded_puller` and `embedded_dispatcher` on, also
-runs the processing loop, the LRS poller and the LMS dispatcher in threads, so the embedded
-default needs one command; the queue's locking and the file locks beside the database keep
-them from doing the same work twice. A worker that dies is started again, and with it its
-threads.
+shared) and, with `embedded_puller` and `embedded_dispatcher` on, also runs the LRS poller and
+the LMS dispatcher in threads, and with `embedded_processor` the processing loop in a child
+process at a lower CPU priority (`processing.start_embedded`), so the embedded default needs
+one command; the queue's locking and the file locks beside the database keep them from doing
+the same work twice. A worker that dies is started again, and with it what it runs.
 """
 
 from __future__ import annotations
@@ -73,12 +73,7 @@ def load_worker(settings: Settings) -> Flask:
     if settings.embedded_processor:
         from lrs_connector import processing
 
-        processing.start_thread(
-            engine,
-            batch_size=settings.process_batch_size,
-            idle_seconds=settings.process_idle_seconds,
-            refresh_hours=settings.readiness_refresh_hours,
-        )
+        processing.start_embedded(settings, engine)
     if settings.embedded_puller:
         from lrs_connector.intake import pull
 

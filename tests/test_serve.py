@@ -19,6 +19,7 @@ from typing import NamedTuple
 import pytest
 import requests
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 
 from lrs_connector.serve import without_process_environment
@@ -143,6 +144,18 @@ def test_tincan_client_posts_and_reads_back(server, database_url):
         assert conn.execute(sa.text("SELECT count(*) FROM processing_queue")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM statements")).scalar() == 2
     engine.dispose()
+    # The processor's own process counts them where serve's /metrics adds counters up (just
+    # after its commit).
+    assert _wait_for(lambda: _processed(base).get("stored") == 2, 10), _processed(base)
+
+
+def _processed(base: str) -> dict[str, float]:
+    scraped = requests.get(base + "/metrics", timeout=5).text
+    return {
+        sample.labels.get("event"): sample.value
+        for family in text_string_to_metric_families(scraped) for sample in family.samples
+        if sample.name == "lrs_statements_processed_total"
+    }
 
 
 def test_plain_http_like_curl(server):
@@ -168,9 +181,66 @@ def test_plain_http_like_curl(server):
     assert got.json()["verb"]["id"] == body["verb"]["id"]
 
 
-def test_a_web_process_that_dies_is_started_again(server):
+def _processors(serve_pid: int) -> set[int]:
+    """The processing processes the web processes started (`processing.start_embedded`)."""
+    return {child for web in _web_processes(serve_pid) for child in _children(web)
+            if b"processing.embedded_main()" in _command_line(child)}
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()}
+    except FileNotFoundError:  # it just ended
+        return set()
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_for(condition, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    return condition()
+
+
+def _expected_processors(server, database_url: str) -> int:
+    """One in all on SQLite (the web processes take turns); one per web process otherwise."""
+    return 1 if database_url.startswith("sqlite") else len(_web_processes(server.process.pid))
+
+
+def test_processing_runs_in_a_process_of_its_own_at_lower_priority(server, database_url):
+    expected = _expected_processors(server, database_url)
+    processors = _wait_for(lambda: len(_processors(server.process.pid)) == expected
+                           and _processors(server.process.pid))
+    assert processors and len(processors) == expected
+    web = os.getpriority(os.PRIO_PROCESS, next(iter(_web_processes(server.process.pid))))
+    niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in processors}
+    assert niceness == dict.fromkeys(processors, min(web + 10, 19))  # processor_niceness: 10
+
+
+def test_a_web_process_that_dies_is_started_again(server, database_url):
     before = _web_processes(server.process.pid)
     assert before, "serve runs its web processes as children"
+    expected = _expected_processors(server, database_url)
+    processors = _wait_for(lambda: len(_processors(server.process.pid)) == expected
+                           and _processors(server.process.pid))
+    assert processors
     for pid in before:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -181,14 +251,34 @@ def test_a_web_process_that_dies_is_started_again(server):
         time.sleep(0.2)
     assert len(now) == len(before) and not now & before
     _wait_until_answering(server.base, server.process)
+    # The processors of the killed web processes notice and stop; the new ones start theirs.
+    assert _wait_for(lambda: not any(_alive(pid) for pid in processors)), "an orphan processor"
+    assert _wait_for(lambda: len(_processors(server.process.pid) - processors) == expected)
+
+
+def test_a_processor_that_dies_is_started_again(server, database_url):
+    processors = _wait_for(lambda: _processors(server.process.pid))
+    assert processors
+    for pid in processors:
+        os.kill(pid, signal.SIGKILL)
+    expected = _expected_processors(server, database_url)
+    assert _wait_for(lambda: len(_processors(server.process.pid) - processors) == expected)
+    server.process.terminate()
+    output, _ = server.process.communicate(timeout=30)
+    assert "the processing process ended (exit code -9); another starts in 1 s" in output
 
 
 def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
     with serving(database_url, tmp_path) as served:
+        processors = _wait_for(lambda: _processors(served.process.pid))
+        assert processors
         served.process.terminate()
         output, _ = served.process.communicate(timeout=30)
         assert served.process.returncode == 0, output
         assert "refused to gracefully stop" not in output, output
+        # A web process stopping leaves its processor, which notices and finishes its batch.
+        assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10), \
+            "a processor outlived serve"
 
 
 def test_oversized_request_heads_are_refused(server):

@@ -38,6 +38,7 @@ def test_toml_section_is_optional(tmp_path):
         ({"LRS_CONNECTOR_PORT": "0"}, "port must be at least 1"),
         ({"LRS_CONNECTOR_LOG_FORMAT": "xml"}, "log_format must be one of auto, json, text"),
         ({"LRS_CONNECTOR_EMBEDDED_PROCESSOR": "maybe"}, "expected boolean for embedded_processor"),
+        ({"LRS_CONNECTOR_PROCESSOR_NICENESS": "20"}, "processor_niceness must be at most 19"),
         (
             {"LRS_CONNECTOR_DATABSE_URL": "sqlite://"},
             "unknown environment variable LRS_CONNECTOR_DATABSE_URL",
