@@ -7,14 +7,10 @@ from typing import Any
 
 from flask import Flask
 
-from lrs_connector import logs
-from lrs_connector.badges import config_from_settings
+from lrs_connector import logs, processing
 from lrs_connector.intake.service import Intake
 from lrs_connector.lms.config import targets_from_settings
-from lrs_connector.readiness import model as readiness_model
 from lrs_connector.settings import Settings, load_settings
-from lrs_connector.store import badges as badges_store
-from lrs_connector.store import readiness as readiness_store
 from lrs_connector.store.database import create_engine
 from lrs_connector.web import (
     access,
@@ -47,8 +43,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
 
-    readiness_store.configure(readiness_model.from_settings(settings))
-    badges_store.configure(config_from_settings(settings))
+    processing.configure_handlers(settings)
     engine = create_engine(settings.resolved_database_url)
     app.extensions["lrs_settings"] = settings
     app.extensions["lrs_engine"] = engine

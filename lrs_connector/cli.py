@@ -38,14 +38,9 @@ class Context:
                 self._settings = load_settings(config_file=self.config_file)
             except SettingsError as exc:
                 raise click.ClickException(f"configuration: {exc}") from None
-            from lrs_connector.readiness.model import from_settings
-            from lrs_connector.store import readiness as readiness_store
+            from lrs_connector import processing
 
-            readiness_store.configure(from_settings(self._settings))
-            from lrs_connector.badges import config_from_settings
-            from lrs_connector.store import badges as badges_store
-
-            badges_store.configure(config_from_settings(self._settings))
+            processing.configure_handlers(self._settings)
         return self._settings
 
     @property

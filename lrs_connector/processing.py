@@ -148,6 +148,20 @@ def prepare(engine: Engine, limit: int) -> Prepared | None:
     return prepared
 
 
+def configure_handlers(settings: Settings) -> None:
+    """Give the handlers the scoring model and badge issuer of ``settings``. Every process that
+    processes, scores or issues badges calls it once its settings are loaded (the app, the CLI,
+    serve's processing process): on their own the stores read the environment alone, not a
+    configuration file nor the demo's issuer."""
+    from lrs_connector.badges import config_from_settings
+    from lrs_connector.readiness.model import from_settings
+    from lrs_connector.store import badges as badges_store
+    from lrs_connector.store import readiness as readiness_store
+
+    readiness_store.configure(from_settings(settings))
+    badges_store.configure(config_from_settings(settings))
+
+
 # Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote (the
 # rows it hands on: nothing may write evidence between the two); badges (docs/badges.md) follow
 # the levels readiness just stored; the audit counters every worker shares are written last
@@ -242,30 +256,37 @@ def refresh_if_due(engine: Engine, hours: float) -> bool:
 
 def start_embedded(settings: Settings, engine: Engine) -> threading.Event:
     """`serve`'s processor: a thread of the web process that runs the loop in a child process
-    at a lower CPU priority (``processor_niceness``) and starts it again if it dies; set the
+    at a lower CPU priority (``processor_niceness``) and starts it again if it fails; set the
     returned event to stop both.
 
     A process of its own, because a loop in a web process's thread holds that process's
     interpreter lock for most of each batch, and the requests it answers wait; niced, because
     when a burst of statements keeps every core busy, answering the LRS that sends them comes
     first (the queue keeps them) and processing catches up once the burst is over. On SQLite
-    one web process at a time runs the thread (the others wait their turn), so there is one
-    processor in all; on PostgreSQL each web process has one.
+    one web process at a time runs the thread (the others wait their turn) and the child keeps
+    the turn until it has ended, so there is one processor in all; on PostgreSQL each web
+    process has one.
     """
     stop = threading.Event()
 
     def supervise() -> None:
-        with database.sole_worker(engine, "processor"):
+        with database.sole_worker(engine, "processor") as lock:
             failures = 0  # in a row, each within a minute of its start
-            own = os.getpriority(os.PRIO_PROCESS, 0)
+            niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.processor_niceness, 19)
             while not stop.is_set():
                 started = time.monotonic()
-                child = _start_child(settings, min(own + settings.processor_niceness, 19))
+                child = _start_child(settings, niceness, lock)
                 while child is not None and child.poll() is None and not stop.wait(0.5):
                     pass
                 if stop.is_set():
                     if child is not None:
                         _stop_child(child)
+                    return
+                if child is not None and child.returncode in _ASKED_TO_STOP:
+                    # A stop signal reached it (serve is stopping, or someone stopped it): keep
+                    # the turn so that no other web process starts one, until serve restarts.
+                    log.info("the processing process stopped (it was asked to)")
+                    stop.wait()
                     return
                 failures = failures + 1 if time.monotonic() - started < 60 else 1
                 pause = min(2.0 ** (failures - 1), 60.0)
@@ -279,24 +300,36 @@ def start_embedded(settings: Settings, engine: Engine) -> threading.Event:
 
 # How long a stopping processor may take to finish its batch.
 _STOP_SECONDS = 15.0
+# Exit codes of a processor that was asked to stop: it did (0), or a stop signal came before it
+# was ready to take one (the signal's default action ended it).
+_ASKED_TO_STOP = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
 
 
-def _start_child(settings: Settings, niceness: int) -> subprocess.Popen | None:
+def _start_child(settings: Settings, niceness: int, lock: int | None) -> subprocess.Popen | None:
     """A fresh interpreter (nothing of the web process, its connections or threads, comes
-    along) running `embedded_main`, given the settings through its standard input."""
+    along; -P: nothing from the working folder either) running `embedded_main`, given the
+    settings through its standard input. It inherits the sole-worker ``lock``, and a session of
+    its own: a Ctrl-C meant for serve reaches the web processes, which stop it."""
     try:
         child = subprocess.Popen(
-            [sys.executable, "-c", "from lrs_connector import processing; "
-             "processing.embedded_main()"],
+            [sys.executable, "-P", "-c",
+             "from lrs_connector import processing; processing.embedded_main()"],
             stdin=subprocess.PIPE,
+            pass_fds=() if lock is None else (lock,),
+            start_new_session=True,
         )
     except OSError:  # no process could start (memory, limits): try again later
         log.exception("could not start the processing process")
         return None
-    with contextlib.suppress(OSError):  # it may have ended already
+    try:
         os.setpriority(os.PRIO_PROCESS, child.pid, niceness)
+    except OSError as exc:  # it ended already, or a limit forbids it: it runs as it is
+        log.warning("could not lower the processing process's priority: %s", exc)
+    try:
         with child.stdin:
             child.stdin.write(pickle.dumps((settings, os.getpid())))
+    except OSError:  # it ended already: the supervisor sees its exit code
+        pass
     return child
 
 
@@ -310,17 +343,23 @@ def _stop_child(child: subprocess.Popen) -> None:
 
 
 def embedded_main() -> None:
-    """Entry point of `start_embedded`'s child process (not a command for people)."""
-    settings, parent = pickle.load(sys.stdin.buffer)
+    """Entry point of `start_embedded`'s child process (not a command for people). It exits
+    with 0 when asked to stop, 1 when it failed."""
+    try:
+        settings, parent = pickle.load(sys.stdin.buffer)
+    except (EOFError, pickle.UnpicklingError):  # the web process ended before sending them
+        sys.exit(1)
     _embedded_loop(settings, parent)
 
 
 def _embedded_loop(settings: Settings, parent: int) -> None:
-    """Process until SIGTERM or SIGINT, or until the web process that started us is gone
-    (killed, or stopped without stopping us: we notice within half a second)."""
+    """Process until SIGTERM or SIGINT, or until the web process that started us has ended
+    (killed, or stopped without stopping us: noticed within half a second, then the batch
+    under way is finished)."""
     from lrs_connector import memory
 
     logs.configure(settings.log_level, settings.log_format)
+    configure_handlers(settings)
     stop = threading.Event()
     # Signals are taken by a thread of their own with sigtimedwait, not by a handler: a handler
     # that set the event could interrupt the loop inside Event.set and wait on itself.
@@ -332,15 +371,19 @@ def _embedded_loop(settings: Settings, parent: int) -> None:
             if signal.sigtimedwait(stops, 0.5) is not None:
                 stop.set()
             elif os.getppid() != parent:
-                log.warning("the web process that started this processor is gone; stopping")
+                log.info("the web process that started this processor has ended; stopping")
                 stop.set()
 
     threading.Thread(target=watch, name="lrs-processor-stop", daemon=True).start()
-    engine = database.create_engine(settings.resolved_database_url)
-    memory.tune_for_throughput()
     try:
-        run(engine, batch_size=settings.process_batch_size,
-            idle_seconds=settings.process_idle_seconds, stop=stop,
-            refresh_hours=settings.readiness_refresh_hours)
-    finally:
-        engine.dispose()
+        engine = database.create_engine(settings.resolved_database_url)
+        memory.tune_for_throughput()
+        try:
+            run(engine, batch_size=settings.process_batch_size,
+                idle_seconds=settings.process_idle_seconds, stop=stop,
+                refresh_hours=settings.readiness_refresh_hours)
+        finally:
+            engine.dispose()
+    except Exception:  # run() survives failed batches; this is anything around it
+        log.exception("the processing process failed")
+        sys.exit(1)

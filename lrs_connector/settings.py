@@ -96,7 +96,7 @@ class Settings:
         "answering the LRSs comes first and processing catches up after; 0 shares the CPU "
         "evenly (bench/ingest.py on 2 cores, 500-statement batches, runs taken in turns: "
         "17,700-18,200 statements/s stored at 10, 14,100-15,400/s with processing in a web "
-        "process's thread).",
+        "process's thread; a separate process at 0 did as well as the thread).",
         minimum=0,
         maximum=19,
     )

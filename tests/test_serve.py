@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 
+from lrs_connector import demo
 from lrs_connector.serve import without_process_environment
 
 pytestmark = pytest.mark.slow
@@ -52,11 +54,11 @@ def _environment(database_url: str, data_dir: Path, port: int) -> dict[str, str]
 
 
 @contextlib.contextmanager
-def serving(database_url: str, data_dir: Path) -> Iterator[Served]:
+def serving(database_url: str, data_dir: Path, config: Path | None = None) -> Iterator[Served]:
     """`lrs-connector serve` on a free port until the block ends; no secret in its output."""
     port = _free_port()
     env = _environment(database_url, data_dir, port)
-    cli = [sys.executable, "-m", "lrs_connector"]
+    cli = [sys.executable, "-m", "lrs_connector", *(["--config", str(config)] if config else [])]
     added = subprocess.run(
         [*cli, "sources", "add", "tincan"], env=env, capture_output=True, text=True, check=True
     )
@@ -234,6 +236,31 @@ def test_processing_runs_in_a_process_of_its_own_at_lower_priority(server, datab
     assert niceness == dict.fromkeys(processors, min(web + 10, 19))  # processor_niceness: 10
 
 
+def test_the_processor_scores_with_the_settings_serve_was_given(database_url, tmp_path):
+    """Settings from a configuration file (not the environment) reach the processing process."""
+    config = tmp_path / "connector.toml"
+    config.write_text('[lrs_connector]\nreadiness_levels = ["nowhere=0", "somewhere=1"]\n'
+                      "badges_levels = []\n")
+    with serving(database_url, tmp_path, config) as served:
+        posted = requests.post(
+            served.base + "/xapi/statements", json=demo.statements(datetime.now(UTC))[:40],
+            auth=(served.key, served.secret), headers={"X-Experience-API-Version": "1.0.3"},
+            timeout=30)
+        assert posted.status_code == 200, posted.text
+        engine = sa.create_engine(database_url)
+        try:
+            def levels() -> set[str]:
+                with engine.connect() as conn:
+                    if conn.execute(sa.text("SELECT count(*) FROM processing_queue")).scalar():
+                        return set()
+                    return set(conn.execute(sa.text("SELECT level FROM readiness_roles"))
+                               .scalars())
+            found = _wait_for(levels)
+        finally:
+            engine.dispose()
+    assert found and found <= {"nowhere", "somewhere"}, found
+
+
 def test_a_web_process_that_dies_is_started_again(server, database_url):
     before = _web_processes(server.process.pid)
     assert before, "serve runs its web processes as children"
@@ -251,8 +278,14 @@ def test_a_web_process_that_dies_is_started_again(server, database_url):
         time.sleep(0.2)
     assert len(now) == len(before) and not now & before
     _wait_until_answering(server.base, server.process)
-    # The processors of the killed web processes notice and stop; the new ones start theirs.
-    assert _wait_for(lambda: not any(_alive(pid) for pid in processors)), "an orphan processor"
+    # The processors of the killed web processes notice and stop; the new ones start theirs,
+    # on SQLite only once the old one has ended (it keeps the sole-worker lock).
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in processors) and time.monotonic() < deadline:
+        if database_url.startswith("sqlite"):
+            assert not _processors(server.process.pid) - processors, "two processors at once"
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in processors), "an orphan processor"
     assert _wait_for(lambda: len(_processors(server.process.pid) - processors) == expected)
 
 
@@ -279,6 +312,35 @@ def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
         # A web process stopping leaves its processor, which notices and finishes its batch.
         assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10), \
             "a processor outlived serve"
+
+
+def test_stopping_every_process_at_once_starts_no_processor_again(database_url, tmp_path):
+    """As systemd stops a service: SIGTERM to every process of it."""
+    with serving(database_url, tmp_path) as served:
+        processors = _wait_for(lambda: _processors(served.process.pid))
+        assert processors
+        for pid in {served.process.pid, *_web_processes(served.process.pid), *processors}:
+            os.kill(pid, signal.SIGTERM)
+        output, _ = served.process.communicate(timeout=30)
+        assert served.process.returncode == 0, output
+        assert "the processing process ended" not in output, output
+        assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10)
+
+
+def test_a_processor_asked_to_stop_is_not_started_again(server):
+    """SIGTERM is how a stop reaches the processor when serve is stopping (systemd signals
+    every process): its web process must not start another meanwhile."""
+    processors = _wait_for(lambda: _processors(server.process.pid))
+    assert processors
+    for pid in processors:
+        os.kill(pid, signal.SIGTERM)
+    assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10)
+    time.sleep(2.5)  # longer than the first restart pause
+    assert not _processors(server.process.pid)
+    server.process.terminate()
+    output, _ = server.process.communicate(timeout=30)
+    assert "the processing process stopped (it was asked to)" in output
+    assert "the processing process ended" not in output
 
 
 def test_oversized_request_heads_are_refused(server):

@@ -119,21 +119,24 @@ def takes_turns(engine: Engine) -> bool:
 
 
 @contextmanager
-def sole_worker(engine: Engine, name: str) -> Iterator[None]:
+def sole_worker(engine: Engine, name: str) -> Iterator[int | None]:
     """On SQLite, wait until no other process runs the `name` loop, then run it alone.
 
     Writers on SQLite take turns anyway, so a second processing loop would only contend for
     the write lock with intake. When the holder's process dies, the lock is released and the
     next waiting process takes over. PostgreSQL runs any number of loops side by side.
+
+    Yields the lock's file descriptor on SQLite (None otherwise): a child process that runs
+    the loop inherits it, and the lock is held until the child has ended too.
     """
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
+        yield None
         return
     fd = os.open(str(Path(database).resolve()) + f".{name}-lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)
 
