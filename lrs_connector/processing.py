@@ -8,6 +8,7 @@ under the published mapping version (docs/mapping.md); later stages add theirs t
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import pickle
@@ -270,32 +271,41 @@ def start_embedded(settings: Settings, engine: Engine) -> threading.Event:
     stop = threading.Event()
 
     def supervise() -> None:
-        with database.sole_worker(engine, "processor") as lock:
-            failures = 0  # in a row, each within a minute of its start
-            niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.processor_niceness, 19)
-            while not stop.is_set():
-                started = time.monotonic()
-                child = _start_child(settings, niceness, lock)
-                while child is not None and child.poll() is None and not stop.wait(0.5):
-                    pass
-                if stop.is_set():
-                    if child is not None:
-                        _stop_child(child)
-                    return
-                if child is not None and child.returncode in _ASKED_TO_STOP:
-                    # A stop signal reached it (serve is stopping, or someone stopped it): keep
-                    # the turn so that no other web process starts one, until serve restarts.
-                    log.info("the processing process stopped (it was asked to)")
-                    stop.wait()
-                    return
-                failures = failures + 1 if time.monotonic() - started < 60 else 1
-                pause = min(2.0 ** (failures - 1), 60.0)
-                log.error("the processing process ended (exit code %s); another starts in "
-                          "%.0f s", None if child is None else child.returncode, pause)
-                stop.wait(pause)
+        try:
+            _supervise(settings, engine, stop)
+        except Exception:
+            log.exception("the processing supervisor failed; this web process runs no "
+                          "processor until it is started again")
 
     threading.Thread(target=supervise, name="lrs-processor", daemon=True).start()
     return stop
+
+
+def _supervise(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+    with database.sole_worker(engine, "processor") as lock:
+        failures = 0  # in a row, each within a minute of its start
+        niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.processor_niceness, 19)
+        while not stop.is_set():
+            started = time.monotonic()
+            child = _start_child(settings, niceness, lock)
+            while child is not None and child.poll() is None and not stop.wait(0.5):
+                pass
+            if stop.is_set():
+                if child is not None:
+                    _stop_child(child)
+                return
+            if child is not None and child.returncode in _ASKED_TO_STOP:
+                # A stop signal reached it (serve is stopping, or someone stopped it): keep
+                # the turn, so that no other web process starts one, while this one lives.
+                log.info("the processing process stopped (it was asked to)")
+                stop.wait()
+                return
+            failures = failures + 1 if time.monotonic() - started < 60 else 1
+            pause = min(2.0 ** (failures - 1), 60.0)
+            log.error("the processing process ended (exit code %s); another starts in "
+                      "%.0f s", None if child is None else child.returncode, pause)
+            stop.wait(pause)
+
 
 
 # How long a stopping processor may take to finish its batch.
@@ -307,13 +317,13 @@ _ASKED_TO_STOP = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
 
 def _start_child(settings: Settings, niceness: int, lock: int | None) -> subprocess.Popen | None:
     """A fresh interpreter (nothing of the web process, its connections or threads, comes
-    along; -P: nothing from the working folder either) running `embedded_main`, given the
-    settings through its standard input. It inherits the sole-worker ``lock``, and a session of
-    its own: a Ctrl-C meant for serve reaches the web processes, which stop it."""
+    along) running `embedded_main`. Through its standard input it gets first the web process's
+    import path (-P: nothing else, not the working folder: it imports what the web process
+    did), then the settings. It inherits the sole-worker ``lock``, and a session of its own: a
+    Ctrl-C meant for serve stops the web processes, and it stops when its own has ended."""
     try:
         child = subprocess.Popen(
-            [sys.executable, "-P", "-c",
-             "from lrs_connector import processing; processing.embedded_main()"],
+            [sys.executable, "-P", "-c", _CHILD_CODE],
             stdin=subprocess.PIPE,
             pass_fds=() if lock is None else (lock,),
             start_new_session=True,
@@ -327,10 +337,17 @@ def _start_child(settings: Settings, niceness: int, lock: int | None) -> subproc
         log.warning("could not lower the processing process's priority: %s", exc)
     try:
         with child.stdin:
+            child.stdin.write(json.dumps(sys.path).encode() + b"\n")
             child.stdin.write(pickle.dumps((settings, os.getpid())))
     except OSError:  # it ended already: the supervisor sees its exit code
         pass
     return child
+
+
+_CHILD_CODE = (
+    "import json, sys; sys.path[:] = json.loads(sys.stdin.buffer.readline()); "
+    "from lrs_connector import processing; processing.embedded_main()"
+)
 
 
 def _stop_child(child: subprocess.Popen) -> None:
@@ -373,6 +390,12 @@ def _embedded_loop(settings: Settings, parent: int) -> None:
             elif os.getppid() != parent:
                 log.info("the web process that started this processor has ended; stopping")
                 stop.set()
+        # Nobody may be left to end us (and on SQLite we hold the processing turn): a batch
+        # that does not finish in time is given up (its transaction rolls back).
+        time.sleep(_STOP_SECONDS)
+        log.error("the processing batch did not finish within %.0f s of the stop; ending it",
+                  _STOP_SECONDS)
+        os._exit(1)
 
     threading.Thread(target=watch, name="lrs-processor-stop", daemon=True).start()
     try:
