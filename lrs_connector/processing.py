@@ -8,6 +8,7 @@ under the published mapping version (docs/mapping.md); later stages add theirs t
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -269,10 +271,11 @@ def start_embedded(settings: Settings, engine: Engine) -> threading.Event:
     process has one.
     """
     stop = threading.Event()
+    alive = _hold_alive_lock(settings)
 
     def supervise() -> None:
         try:
-            _supervise(settings, engine, stop)
+            _supervise(settings, engine, stop, alive)
         except Exception:
             log.exception("the processing supervisor failed; this web process runs no "
                           "processor until it is started again")
@@ -281,13 +284,14 @@ def start_embedded(settings: Settings, engine: Engine) -> threading.Event:
     return stop
 
 
-def _supervise(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+def _supervise(settings: Settings, engine: Engine, stop: threading.Event, alive: int) -> None:
     with database.sole_worker(engine, "processor") as lock:
         failures = 0  # in a row, each within a minute of its start
         niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.processor_niceness, 19)
+        kept = (alive,) if lock is None else (alive, lock)
         while not stop.is_set():
             started = time.monotonic()
-            child = _start_child(settings, niceness, lock)
+            child = _start_child(settings, niceness, kept)
             while child is not None and child.poll() is None and not stop.wait(0.5):
                 pass
             if stop.is_set():
@@ -315,17 +319,57 @@ _STOP_SECONDS = 15.0
 _ASKED_TO_STOP = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
 
 
-def _start_child(settings: Settings, niceness: int, lock: int | None) -> subprocess.Popen | None:
+def _alive_lock_path(settings: Settings) -> Path:
+    return Path(settings.resolved_data_dir) / "processors.lock"
+
+
+def _hold_alive_lock(settings: Settings) -> int:
+    """A shared lock, held by the web process and (inherited) by every processor it starts,
+    until the last of them has ended: `wait_for_embedded` waits for it."""
+    path = _alive_lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd  # closed when this process ends
+
+
+def wait_for_embedded(settings: Settings, seconds: float) -> bool:
+    """After serve's web processes have ended: wait until the processors they started have
+    finished their batches and ended too (at most ``seconds``); True if they all have."""
+    path = _alive_lock_path(settings)
+    if not path.exists():
+        return True
+    fd = os.open(path, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("a processing process was still running %.0f s after serve's "
+                                "web processes stopped; serve stops without it", seconds)
+                    return False
+                time.sleep(0.05)
+    finally:
+        os.close(fd)
+
+
+def _start_child(
+    settings: Settings, niceness: int, kept: tuple[int, ...]
+) -> subprocess.Popen | None:
     """A fresh interpreter (nothing of the web process, its connections or threads, comes
     along) running `embedded_main`. Through its standard input it gets first the web process's
     import path (-P: nothing else, not the working folder: it imports what the web process
-    did), then the settings. It inherits the sole-worker ``lock``, and a session of its own: a
-    Ctrl-C meant for serve stops the web processes, and it stops when its own has ended."""
+    did), then the settings. It inherits the ``kept`` locks (that serve waits for it, and on
+    SQLite the sole-worker turn), and a session of its own: a Ctrl-C meant for serve stops the
+    web processes, and it stops when its own has ended."""
     try:
         child = subprocess.Popen(
             [sys.executable, "-P", "-c", _CHILD_CODE],
             stdin=subprocess.PIPE,
-            pass_fds=() if lock is None else (lock,),
+            pass_fds=kept,
             start_new_session=True,
         )
     except OSError:  # no process could start (memory, limits): try again later

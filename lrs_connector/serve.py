@@ -147,3 +147,7 @@ def run(settings: Settings) -> None:
     )
     _stop_signals_end_starting_workers()
     server.serve(target_loader=partial(load_worker, settings), wrap_loader=False)
+    if settings.embedded_processor:
+        from lrs_connector import processing
+
+        processing.wait_for_embedded(settings, GRACEFUL_SECONDS)

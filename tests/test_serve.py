@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 
 from lrs_connector import demo
-from lrs_connector.serve import without_process_environment
+from lrs_connector.serve import GRACEFUL_SECONDS, without_process_environment
 
 pytestmark = pytest.mark.slow
 
@@ -305,13 +305,21 @@ def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
     with serving(database_url, tmp_path) as served:
         processors = _wait_for(lambda: _processors(served.process.pid))
         assert processors
+        started = time.monotonic()
         served.process.terminate()
+        served.process.wait(30)
+        # serve waits for its processors (each finishes its batch) before it exits
+        assert not any(_alive(pid) for pid in processors), "a processor outlived serve"
         output, _ = served.process.communicate(timeout=30)
         assert served.process.returncode == 0, output
-        assert "refused to gracefully stop" not in output, output
-        # A web process stopping leaves its processor, which notices and finishes its batch.
-        assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10), \
-            "a processor outlived serve"
+        _assert_stopped_without_the_kill(time.monotonic() - started, output)
+
+
+def _assert_stopped_without_the_kill(seconds: float, output: str) -> None:
+    """Granian kills a web process that has not stopped within GRACEFUL_SECONDS. (Its message
+    about that can also appear without the wait, when its two threads that reap a stopped
+    web process race under load; what matters is how long the stop took.)"""
+    assert seconds < GRACEFUL_SECONDS - 5, output
 
 
 def test_stopping_every_process_at_once_starts_no_processor_again(database_url, tmp_path):
@@ -375,6 +383,7 @@ def test_sigterm_while_the_web_processes_start(database_url, tmp_path):
         process = subprocess.Popen([sys.executable, "-m", "lrs_connector", "serve"], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(delay)
+        started = time.monotonic()
         process.terminate()
         output, _ = process.communicate(timeout=60)
-        assert "refused to gracefully stop" not in output, output
+        _assert_stopped_without_the_kill(time.monotonic() - started, output)
