@@ -5,7 +5,9 @@ then measures:
   1. single-statement POSTs from 8 concurrent clients (statements/s, p50/p99 latency), with
      wrk as the load generator when it is installed (`apt-get install wrk`): Python clients
      cost as much CPU as the server on a 2-core machine and would measure themselves;
-  2. 500-statement batches (statements/s stored);
+  2. 500-statement batches (statements/s stored), and in how many web processes the clients'
+     connections landed: a connection stays with the process that accepted it, and two in
+     one process share its interpreter lock (about one core);
   3. the raw limit: orjson parse + one-transaction SQLite insert of the same statements,
      and prints our batch throughput as a fraction of it.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import multiprocessing
 import os
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import orjson
 
@@ -110,8 +114,8 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, int, str]:
     return server, port, auth
 
 
-def _client(args) -> list[float]:
-    port, auth, bodies = args
+def _client(args) -> tuple[list[float], int | None]:
+    port, auth, bodies, server_pid = args
     conn = http.client.HTTPConnection("127.0.0.1", port)
     headers = {
         "Authorization": auth,
@@ -119,6 +123,7 @@ def _client(args) -> list[float]:
         "Content-Type": "application/json",
     }
     latencies = []
+    web_process = None
     for body in bodies:
         started = time.perf_counter()
         conn.request("POST", "/xapi/statements", body=body, headers=headers)
@@ -127,16 +132,42 @@ def _client(args) -> list[float]:
         if response.status != 200:
             raise RuntimeError(f"status {response.status}")
         latencies.append(time.perf_counter() - started)
-    return latencies
+        if web_process is None:
+            web_process = web_process_of(server_pid, port, conn.sock.getsockname()[1])
+    return latencies, web_process
 
 
-def run_clients(port: int, auth: str, bodies: list[bytes], clients: int):
+def web_process_of(server_pid: int, server_port: int, client_port: int) -> int | None:
+    """Which of serve's web processes holds the connection from ``client_port`` (Linux /proc):
+    a connection stays with the process that accepted it, so with two clients the batch
+    figure depends on whether they landed in one process or in two."""
+    try:
+        inode = next(
+            fields[9]
+            for fields in (line.split() for line in Path("/proc/net/tcp").read_text()
+                           .splitlines()[1:])
+            if int(fields[1].split(":")[1], 16) == server_port
+            and int(fields[2].split(":")[1], 16) == client_port
+        )
+        for task in Path(f"/proc/{server_pid}/task").iterdir():
+            for web in (task / "children").read_text().split():
+                for fd in Path(f"/proc/{web}/fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd) == f"socket:[{inode}]":
+                            return int(web)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    return None
+
+
+def run_clients(port: int, auth: str, bodies: list[bytes], clients: int, server_pid: int = 0):
     shares = [bodies[i::clients] for i in range(clients)]
     with multiprocessing.Pool(clients) as pool:
         started = time.perf_counter()
-        results = pool.map(_client, [(port, auth, share) for share in shares])
+        results = pool.map(_client, [(port, auth, share, server_pid) for share in shares])
         elapsed = time.perf_counter() - started
-    return elapsed, [x for r in results for x in r]
+    placed = [web for _, web in results]
+    return elapsed, [x for r, _ in results for x in r], placed
 
 
 WRK_SCRIPT = """
@@ -254,7 +285,7 @@ def main() -> None:
             else:
                 singles = [orjson.dumps(make_statement(i)) for i in range(args.single)]
                 run_clients(port, auth, singles[:400], args.clients)  # warm-up
-                elapsed, latencies = run_clients(port, auth, singles[400:], args.clients)
+                elapsed, latencies, _ = run_clients(port, auth, singles[400:], args.clients)
                 n = len(latencies)
                 print(
                     f"single POSTs (Python clients), {args.clients} clients: "
@@ -271,13 +302,17 @@ def main() -> None:
                 )
                 for b in range(args.batches)
             ]
-            elapsed, latencies = run_clients(port, auth, batches, args.batch_clients)
+            elapsed, latencies, placed = run_clients(
+                port, auth, batches, args.batch_clients, server.pid
+            )
             ours = args.batches * args.batch_size / elapsed
+            spread = (f"{len(set(placed))} web process(es)" if None not in placed
+                      else "web processes unknown")
             print(
                 f"{args.batch_size}-statement batches, {args.batch_clients} clients: "
                 f"{ours:,.0f} statements/s stored; batch p50 "
                 f"{percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
-                f"{percentile(latencies, 0.99) * 1000:.0f} ms"
+                f"{percentile(latencies, 0.99) * 1000:.0f} ms; connections in {spread}"
             )
             drain(data_dir, "batches")
         finally:

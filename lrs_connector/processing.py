@@ -311,7 +311,6 @@ def _supervise(settings: Settings, engine: Engine, stop: threading.Event, alive:
             stop.wait(pause)
 
 
-
 # How long a stopping processor may take to finish its batch.
 _STOP_SECONDS = 15.0
 # Exit codes of a processor that was asked to stop: it did (0), or a stop signal came before it
