@@ -226,11 +226,17 @@ def _expected_processors(server, database_url: str) -> int:
     return 1 if database_url.startswith("sqlite") else len(_web_processes(server.process.pid))
 
 
-def test_processing_runs_in_a_process_of_its_own_at_lower_priority(server, database_url):
+def _all_processors(server, database_url: str) -> set[int]:
+    """The processors, once all that serve runs have started."""
     expected = _expected_processors(server, database_url)
-    processors = _wait_for(lambda: len(_processors(server.process.pid)) == expected
-                           and _processors(server.process.pid))
-    assert processors and len(processors) == expected
+    found = _wait_for(lambda: len(_processors(server.process.pid)) == expected
+                      and _processors(server.process.pid))
+    assert found, f"expected {expected} processor(s), found {_processors(server.process.pid)}"
+    return found
+
+
+def test_processing_runs_in_a_process_of_its_own_at_lower_priority(server, database_url):
+    processors = _all_processors(server, database_url)
     web = os.getpriority(os.PRIO_PROCESS, next(iter(_web_processes(server.process.pid))))
     niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in processors}
     assert niceness == dict.fromkeys(processors, min(web + 10, 19))  # processor_niceness: 10
@@ -265,9 +271,7 @@ def test_a_web_process_that_dies_is_started_again(server, database_url):
     before = _web_processes(server.process.pid)
     assert before, "serve runs its web processes as children"
     expected = _expected_processors(server, database_url)
-    processors = _wait_for(lambda: len(_processors(server.process.pid)) == expected
-                           and _processors(server.process.pid))
-    assert processors
+    processors = _all_processors(server, database_url)
     for pid in before:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -290,8 +294,7 @@ def test_a_web_process_that_dies_is_started_again(server, database_url):
 
 
 def test_a_processor_that_dies_is_started_again(server, database_url):
-    processors = _wait_for(lambda: _processors(server.process.pid))
-    assert processors
+    processors = _all_processors(server, database_url)
     for pid in processors:
         os.kill(pid, signal.SIGKILL)
     expected = _expected_processors(server, database_url)
@@ -303,8 +306,7 @@ def test_a_processor_that_dies_is_started_again(server, database_url):
 
 def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
     with serving(database_url, tmp_path) as served:
-        processors = _wait_for(lambda: _processors(served.process.pid))
-        assert processors
+        processors = _all_processors(served, database_url)
         started = time.monotonic()
         served.process.terminate()
         served.process.wait(30)
@@ -325,8 +327,7 @@ def _assert_stopped_without_the_kill(seconds: float, output: str) -> None:
 def test_stopping_every_process_at_once_starts_no_processor_again(database_url, tmp_path):
     """As systemd stops a service: SIGTERM to every process of it."""
     with serving(database_url, tmp_path) as served:
-        processors = _wait_for(lambda: _processors(served.process.pid))
-        assert processors
+        processors = _all_processors(served, database_url)
         for pid in {served.process.pid, *_web_processes(served.process.pid), *processors}:
             os.kill(pid, signal.SIGTERM)
         output, _ = served.process.communicate(timeout=30)
@@ -335,11 +336,10 @@ def test_stopping_every_process_at_once_starts_no_processor_again(database_url, 
         assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10)
 
 
-def test_a_processor_asked_to_stop_is_not_started_again(server):
+def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
     """SIGTERM is how a stop reaches the processor when serve is stopping (systemd signals
     every process): its web process must not start another meanwhile."""
-    processors = _wait_for(lambda: _processors(server.process.pid))
-    assert processors
+    processors = _all_processors(server, database_url)
     for pid in processors:
         os.kill(pid, signal.SIGTERM)
     assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10)
