@@ -8,7 +8,7 @@ of that (a bare WSGI app answered 6,700 requests/s under gunicorn, 49,000/s unde
 Each worker process builds the app itself (after the fork, so no database connection is
 shared) and, with `embedded_puller` and `embedded_dispatcher` on, also runs the LRS poller and
 the LMS dispatcher in threads, and with `embedded_processor` the processing loop in a child
-process at a lower CPU priority (`processing.start_embedded`), so the embedded default needs
+process at a lower CPU priority (`embedded_processor.start`), so the embedded default needs
 one command; the queue's locking and the file locks beside the database keep them from doing
 the same work twice. A worker that dies is started again, and with it what it runs.
 """
@@ -71,9 +71,9 @@ def load_worker(settings: Settings) -> Flask:
     memory.tune_for_throughput()  # the app is loaded; what it holds lives as long as we do
     database.checkpoint_in_background(engine)
     if settings.embedded_processor:
-        from lrs_connector import processing
+        from lrs_connector import embedded_processor
 
-        processing.start_embedded(settings, engine)
+        embedded_processor.start(settings, engine)
     if settings.embedded_puller:
         from lrs_connector.intake import pull
 
@@ -148,6 +148,6 @@ def run(settings: Settings) -> None:
     _stop_signals_end_starting_workers()
     server.serve(target_loader=partial(load_worker, settings), wrap_loader=False)
     if settings.embedded_processor:
-        from lrs_connector import processing
+        from lrs_connector import embedded_processor
 
-        processing.wait_for_embedded(settings, GRACEFUL_SECONDS)
+        embedded_processor.wait_for(settings, GRACEFUL_SECONDS)

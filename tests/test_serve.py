@@ -184,9 +184,9 @@ def test_plain_http_like_curl(server):
 
 
 def _processors(serve_pid: int) -> set[int]:
-    """The processing processes the web processes started (`processing.start_embedded`)."""
+    """The processing processes the web processes started (`embedded_processor.start`)."""
     return {child for web in _web_processes(serve_pid) for child in _children(web)
-            if b"processing.embedded_main()" in _command_line(child)}
+            if b"embedded_processor.main()" in _command_line(child)}
 
 
 def _children(pid: int) -> set[int]:
