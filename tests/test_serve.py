@@ -25,6 +25,7 @@ from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 
 from lrs_connector import demo
 from lrs_connector.serve import GRACEFUL_SECONDS, without_process_environment
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +149,7 @@ def test_tincan_client_posts_and_reads_back(server, database_url):
     engine.dispose()
     # The processor's own process counts them where serve's /metrics adds counters up (just
     # after its commit).
-    assert _wait_for(lambda: _processed(base).get("stored") == 2, 10), _processed(base)
+    assert until(lambda: _processed(base).get("stored") == 2, 10), _processed(base)
 
 
 def _processed(base: str) -> dict[str, float]:
@@ -211,16 +212,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_for(condition, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    return condition()
-
-
 def _expected_processors(server, database_url: str) -> int:
     """One in all on SQLite (the web processes take turns); one per web process otherwise."""
     return 1 if database_url.startswith("sqlite") else len(_web_processes(server.process.pid))
@@ -229,7 +220,7 @@ def _expected_processors(server, database_url: str) -> int:
 def _all_processors(server, database_url: str) -> set[int]:
     """The processors, once all that serve runs have started."""
     expected = _expected_processors(server, database_url)
-    found = _wait_for(lambda: len(_processors(server.process.pid)) == expected
+    found = until(lambda: len(_processors(server.process.pid)) == expected
                       and _processors(server.process.pid))
     assert found, f"expected {expected} processor(s), found {_processors(server.process.pid)}"
     return found
@@ -261,7 +252,7 @@ def test_the_processor_scores_with_the_settings_serve_was_given(database_url, tm
                         return set()
                     return set(conn.execute(sa.text("SELECT level FROM readiness_roles"))
                                .scalars())
-            found = _wait_for(levels)
+            found = until(levels)
         finally:
             engine.dispose()
     assert found and found <= {"nowhere", "somewhere"}, found
@@ -290,7 +281,7 @@ def test_a_web_process_that_dies_is_started_again(server, database_url):
             assert not _processors(server.process.pid) - processors, "two processors at once"
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in processors), "an orphan processor"
-    assert _wait_for(lambda: len(_processors(server.process.pid) - processors) == expected)
+    assert until(lambda: len(_processors(server.process.pid) - processors) == expected)
 
 
 def test_a_processor_that_dies_is_started_again(server, database_url):
@@ -298,7 +289,7 @@ def test_a_processor_that_dies_is_started_again(server, database_url):
     for pid in processors:
         os.kill(pid, signal.SIGKILL)
     expected = _expected_processors(server, database_url)
-    assert _wait_for(lambda: len(_processors(server.process.pid) - processors) == expected)
+    assert until(lambda: len(_processors(server.process.pid) - processors) == expected)
     server.process.terminate()
     output, _ = server.process.communicate(timeout=30)
     assert "the processing process ended (exit code -9); another starts in 1 s" in output
@@ -333,7 +324,7 @@ def test_stopping_every_process_at_once_starts_no_processor_again(database_url, 
         output, _ = served.process.communicate(timeout=30)
         assert served.process.returncode == 0, output
         assert "the processing process ended" not in output, output
-        assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10)
+        assert until(lambda: not any(_alive(pid) for pid in processors), 10)
 
 
 def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
@@ -342,7 +333,7 @@ def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
     processors = _all_processors(server, database_url)
     for pid in processors:
         os.kill(pid, signal.SIGTERM)
-    assert _wait_for(lambda: not any(_alive(pid) for pid in processors), 10)
+    assert until(lambda: not any(_alive(pid) for pid in processors), 10)
     time.sleep(2.5)  # longer than the first restart pause
     assert not _processors(server.process.pid)
     server.process.terminate()

@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from lrs_connector.store import database
 from lrs_connector.store import pull as pull_store
 from lrs_connector.store.holders import SOURCES
 from lrs_connector.store.tables import statements
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +62,10 @@ def free_port() -> int:
 
 
 def wait_until(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+    value = until(check, seconds, interval=0.1)
+    if not value:
+        raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+    return value
 
 
 def answers(url: str) -> bool:
