@@ -35,7 +35,6 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
-
 def _false(conn: Connection) -> str:
     return "false" if conn.dialect.name == "postgresql" else "0"
 
@@ -43,13 +42,8 @@ def _false(conn: Connection) -> str:
 def _fetch(conn: Connection, sql: str, chunk: Sequence[str]) -> list[tuple]:
     """Rows of ``sql`` (its ``IN ({})`` filled for ``chunk``) through a driver cursor: this runs
     on every processing batch, where SQLAlchemy's statement building costs more than the SQL."""
-    cursor = conn.connection.cursor()
-    try:
-        marks = ", ".join([database.placeholder(conn)] * len(chunk))
-        cursor.execute(sql.format(marks), tuple(chunk))
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    marks = ", ".join([database.placeholder(conn)] * len(chunk))
+    return database.driver_rows(conn, sql.format(marks), chunk)
 
 
 def _write(conn: Connection, sql: str, rows: list[tuple]) -> None:

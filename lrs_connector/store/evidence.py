@@ -48,7 +48,6 @@ _CHUNK = 500
 Progress = Callable[[int], None]
 
 
-
 def write(
     conn: Connection, rows: Sequence[Derived], learner_of: dict[str, int], now: datetime
 ) -> None:

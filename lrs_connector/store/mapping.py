@@ -118,14 +118,8 @@ def published_version(conn: Connection) -> int | None:
 
 def _scalar(conn: Connection, sql: str, value: Any) -> Any:
     """The first column of the first row of ``sql`` with its one ``{}`` bound to ``value``."""
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql.format(database.placeholder(conn)),
-                       (value,))
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return None if row is None else row[0]
+    rows = database.driver_rows(conn, sql.format(database.placeholder(conn)), (value,))
+    return rows[0][0] if rows else None
 
 
 def _lock_versions(conn: Connection) -> None:

@@ -116,13 +116,7 @@ def _item(row: tuple) -> EvidenceItem:
                          _utc(row[10]), _utc(row[11]))
 
 
-def _fetch(conn: Connection, sql: str, params: Sequence) -> list[tuple]:
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+_fetch = database.driver_rows
 
 
 def _chunks(values: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
