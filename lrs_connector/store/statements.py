@@ -147,11 +147,7 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 def _select_in(conn: Connection, query: str, values: Sequence[str]) -> list[tuple]:
     """`query IN (values…)` at the driver level (hot path, like `_insert_many`)."""
     mark = database.placeholder(conn)
-    cursor = _cursor(conn)
-    cursor.execute(f"{query} IN ({', '.join([mark] * len(values))})", tuple(values))
-    rows = cursor.fetchall()
-    cursor.close()
-    return rows
+    return database.driver_rows(conn, f"{query} IN ({', '.join([mark] * len(values))})", values)
 
 
 def _void(conn: Connection, targets: Sequence[str]) -> list[str]:
