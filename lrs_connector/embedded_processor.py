@@ -83,10 +83,13 @@ def _supervise(settings: Settings, engine: Engine, stop: threading.Event, alive:
 
 
 # How long a stopping processor may take to finish its batch.
-_STOP_SECONDS = 15.0
-# Exit codes of a processor that was asked to stop: it did (0), or a stop signal came before it
-# was ready to take one (the signal's default action ended it).
-_ASKED_TO_STOP = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
+STOP_SECONDS = 15.0
+# Exit code of a processor that was asked to stop and gave up a batch that took longer.
+_GAVE_UP = 3
+# Exit codes of a processor that was asked to stop: it did (0), it gave up its batch to stop
+# (_GAVE_UP), or a stop signal came before it was ready to take one (the signal's default
+# action ended it).
+_ASKED_TO_STOP = frozenset({0, _GAVE_UP, -signal.SIGTERM, -signal.SIGINT})
 
 
 def _alive_lock_path(settings: Settings) -> Path:
@@ -167,7 +170,7 @@ _CHILD_CODE = (
 def _stop_child(child: subprocess.Popen) -> None:
     child.terminate()  # it finishes its batch first
     try:
-        child.wait(_STOP_SECONDS)
+        child.wait(STOP_SECONDS)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
@@ -175,7 +178,8 @@ def _stop_child(child: subprocess.Popen) -> None:
 
 def main() -> None:
     """Entry point of `start`'s child process (not a command for people). It exits
-    with 0 when asked to stop, 1 when it failed."""
+    with 0 when asked to stop, _GAVE_UP when asked to stop during a batch that did not end in
+    time, 1 when it failed."""
     try:
         settings, parent = pickle.load(sys.stdin.buffer)
     except (EOFError, pickle.UnpicklingError):  # the web process ended before sending them
@@ -206,10 +210,10 @@ def _loop(settings: Settings, parent: int) -> None:
                 stop.set()
         # Nobody may be left to end us (and on SQLite we hold the processing turn): a batch
         # that does not finish in time is given up (its transaction rolls back).
-        time.sleep(_STOP_SECONDS)
+        time.sleep(STOP_SECONDS)
         log.error("the processing batch did not finish within %.0f s of the stop; ending it",
-                  _STOP_SECONDS)
-        os._exit(1)
+                  STOP_SECONDS)
+        os._exit(_GAVE_UP)
 
     threading.Thread(target=watch, name="lrs-processor-stop", daemon=True).start()
     try:

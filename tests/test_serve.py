@@ -4,6 +4,7 @@ and the embedded processor emptying the queue."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 
 from lrs_connector import demo
+from lrs_connector.embedded_processor import STOP_SECONDS
 from lrs_connector.serve import GRACEFUL_SECONDS, without_process_environment
 from tests.waiting import until
 
@@ -338,6 +340,52 @@ def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
     assert not _processors(server.process.pid)
     server.process.terminate()
     output, _ = server.process.communicate(timeout=30)
+    assert "the processing process stopped (it was asked to)" in output
+    assert "the processing process ended" not in output
+
+
+@contextlib.contextmanager
+def _batches_held(database_url: str) -> Iterator[None]:
+    """While the block runs, a processing batch waits where it writes: on SQLite for the
+    writers' turn (the lock file beside the database, store/database.py), on PostgreSQL for
+    the queue table."""
+    if database_url.startswith("sqlite"):
+        path = Path(sa.engine.make_url(database_url).database).resolve()
+        fd = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+        return
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.execute(sa.text("LOCK TABLE processing_queue IN ACCESS EXCLUSIVE MODE"))
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_a_processor_stopped_during_a_stuck_batch_gives_it_up(server, database_url):
+    """A stop waits for the batch under way, but not for ever: the processor gives it up
+    `STOP_SECONDS` after the stop (its transaction rolls back). It was asked to stop, so its
+    web process starts no other."""
+    processors = _all_processors(server, database_url)
+    with _batches_held(database_url):
+        time.sleep(1.0)  # a processor idles 0.05 s here: by now its next batch is waiting
+        stopped = time.monotonic()
+        for pid in processors:
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(3)
+        assert all(_alive(pid) for pid in processors), "the stop did not wait for the batch"
+        assert until(lambda: not any(_alive(pid) for pid in processors), STOP_SECONDS + 10)
+        assert time.monotonic() - stopped >= STOP_SECONDS - 1
+        time.sleep(2.5)  # longer than the first restart pause
+        assert not _processors(server.process.pid)
+    server.process.terminate()
+    output, _ = server.process.communicate(timeout=30)
+    assert f"did not finish within {STOP_SECONDS:.0f} s of the stop" in output
     assert "the processing process stopped (it was asked to)" in output
     assert "the processing process ended" not in output
 
