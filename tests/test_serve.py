@@ -368,9 +368,9 @@ def _batches_held(database_url: str) -> Iterator[None]:
 
 
 def test_a_processor_stopped_during_a_stuck_batch_gives_it_up(server, database_url):
-    """A stop waits for the batch under way, but not for ever: the processor gives it up
-    `STOP_SECONDS` after the stop (its transaction rolls back). It was asked to stop, so its
-    web process starts no other."""
+    """A stop waits for the batch under way, but not for ever: the processor ends
+    `STOP_SECONDS` after the stop although its batch is still waiting. It was asked to stop,
+    so its web process starts no other."""
     processors = _all_processors(server, database_url)
     with _batches_held(database_url):
         time.sleep(1.0)  # a processor idles 0.05 s here: by now its next batch is waiting
