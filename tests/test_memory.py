@@ -62,3 +62,23 @@ def test_no_background_checkpoint_off_sqlite_files():
 
     engine = database.create_engine("sqlite://")
     assert database.checkpoint_in_background(engine) is None
+
+
+def test_every_sqlite_connection_is_configured(tmp_path):
+    """The connect hook's settings hold on every pooled connection, not just the first."""
+    from lrs_connector.store import database
+
+    engine = database.create_engine(f"sqlite:///{tmp_path / 'configured.db'}")
+    try:
+        with database.read(engine) as first, database.read(engine) as second:
+            assert first.connection.driver_connection is not second.connection.driver_connection
+            for conn in (first, second):
+                found = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
+                         ("journal_mode", "synchronous", "wal_autocheckpoint", "busy_timeout",
+                          "foreign_keys", "cache_size")}
+                assert found == {"journal_mode": "wal", "synchronous": 1,
+                                 "wal_autocheckpoint": 10_000,
+                                 "busy_timeout": database.SQLITE_BUSY_TIMEOUT_MS,
+                                 "foreign_keys": 1, "cache_size": -database.PAGE_CACHE_KIB}
+    finally:
+        engine.dispose()
