@@ -27,6 +27,7 @@ from tincan import Activity, Agent, RemoteLRS, Statement, Verb
 from lrs_connector import demo
 from lrs_connector.embedded_processor import STOP_SECONDS
 from lrs_connector.serve import GRACEFUL_SECONDS, without_process_environment
+from lrs_connector.store import database
 from tests.waiting import until
 
 pytestmark = pytest.mark.slow
@@ -348,8 +349,8 @@ def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
 def _turn_held(database_url: str) -> Iterator[None]:
     """While the block runs, SQLite's writers (a processing batch among them) wait for their
     turn: the lock file beside the database (store/database.py)."""
-    path = Path(sa.engine.make_url(database_url).database).resolve()
-    fd = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = database.lock_path(sa.engine.make_url(database_url).database, "writer")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -72,6 +72,12 @@ _writer_locks: dict[str, WriterLock] = {}
 _writer_locks_guard = threading.Lock()
 
 
+def lock_path(database: str, name: str) -> str:
+    """The lock file beside an SQLite database: ``writer`` for the writers' turn, or the name
+    of a loop that runs alone (`sole_worker`)."""
+    return f"{Path(database).resolve()}.{name}-lock"
+
+
 def _writer_lock(engine: Engine):
     lock = _writer_locks.get(engine.url.database or "")
     if lock is not None:
@@ -81,7 +87,7 @@ def _writer_lock(engine: Engine):
         return nullcontext()
     with _writer_locks_guard:
         if database not in _writer_locks:
-            _writer_locks[database] = WriterLock(str(Path(database).resolve()) + ".writer-lock")
+            _writer_locks[database] = WriterLock(lock_path(database, "writer"))
         return _writer_locks[database]
 
 
@@ -142,7 +148,7 @@ def sole_worker(engine: Engine, name: str) -> Iterator[int | None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield None
         return
-    fd = os.open(str(Path(database).resolve()) + f".{name}-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(lock_path(database, name), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield fd

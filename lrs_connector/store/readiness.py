@@ -98,7 +98,6 @@ def _environment_model() -> ScoringModel:
 # --- reading evidence ------------------------------------------------------------------------
 
 
-
 def _utc(value) -> datetime | None:
     """A timestamp as the driver returns it (text on SQLite, naive UTC on PostgreSQL)."""
     if value is None:
