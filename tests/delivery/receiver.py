@@ -55,5 +55,6 @@ def start(secret: str) -> tuple[Receiver, object]:
     receiver = Receiver(secret)
     server = make_server("127.0.0.1", 0, receiver, threaded=True)
     receiver.url = f"http://127.0.0.1:{server.server_port}/hook"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a short poll interval: `shutdown()` waits for the next poll (0.5 s by default, per test)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return receiver, server

@@ -130,7 +130,7 @@ class _QuietHandler(WSGIRequestHandler):
 def live_server(app):
     """The app on http://127.0.0.1:<free port>, for the browser."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
