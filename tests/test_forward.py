@@ -86,6 +86,14 @@ def test_missing_id_gets_a_content_derived_id_so_redelivery_still_dedupes(client
     assert second["duplicates"] == first
 
 
+def test_a_statement_without_id_or_timestamp_forwarded_again_is_a_duplicate(client, basic_only):
+    s = statement(id=None, timestamp=None)
+    first = forward(client, basic_only, s).json
+    second = forward(client, basic_only, s).json
+    assert len(first["stored"]) == 1
+    assert second["duplicates"] == first["stored"] and second["quarantined"] == []
+
+
 def test_invalid_statements_are_quarantined_and_the_valid_ones_stored(
     client, basic_only, engine, admin_headers
 ):

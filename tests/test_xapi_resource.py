@@ -97,6 +97,26 @@ def test_same_id_same_content_is_accepted_again_without_a_duplicate(client, sour
         assert len(queue.take(conn, 10)) == 1
 
 
+def test_a_statement_sent_again_without_a_timestamp_is_accepted_again(
+    client, source_headers, engine
+):
+    """The connector fills a missing timestamp with the stored time; a retry gets another."""
+    s = statement(timestamp=None)
+    assert post(client, source_headers, s).status_code == 200
+    assert post(client, source_headers, s).status_code == 200
+    again = client.put("/xapi/statements", query_string={"statementId": s["id"]},
+                       data=orjson.dumps(s), headers=source_headers)
+    assert again.status_code == 204
+    stored = get(client, source_headers, statementId=s["id"]).json
+    assert stored["timestamp"] == stored["stored"]
+    with_one = dict(s, timestamp="2026-11-20T10:00:00.000Z")
+    assert post(client, source_headers, with_one).status_code == 200
+    other_verb = dict(s, verb={"id": "http://adlnet.gov/expapi/verbs/failed"})
+    assert post(client, source_headers, other_verb).status_code == 409
+    with database.read(engine) as conn:
+        assert store.count(conn) == 1
+
+
 def test_same_id_different_content_is_409_and_changes_nothing(client, source_headers):
     s = statement()
     post(client, source_headers, s)

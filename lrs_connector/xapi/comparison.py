@@ -6,8 +6,10 @@ immutability* MUST be ignored; any other difference, including a different seria
 property not listed as an exception, MUST NOT be ignored.  The exceptions, as implemented:
 
 1. Properties the LRS may assign: ``id``, ``authority``, ``stored``, ``version`` are ignored at
-   the statement level; ``timestamp`` is ignored when either side lacks it (the LRS fills it in)
-   and otherwise compared as a point in time.
+   the statement level; ``timestamp`` is ignored when either side lacks it or has the LRS's
+   fill-in (a timestamp identical to that side's ``stored``: the spec has an LRS set a missing
+   timestamp to the stored time, so a statement sent again without one gets a new value) and
+   otherwise compared as a point in time.
 2. Activity Definitions referenced by a statement are not part of it: ``definition`` is dropped
    from every Activity (object, SubStatement object, contextActivities).
 3. Verb ``display`` is not part of the statement: dropped.
@@ -60,9 +62,15 @@ def equivalent(a: dict, b: dict) -> bool:
     na = _statement(a, top=True)
     nb = _statement(b, top=True)
     ta, tb = na.pop("timestamp", None), nb.pop("timestamp", None)
-    if ta is not None and tb is not None and ta != tb:
+    if ta is not None and tb is not None and ta != tb and not (_filled_in(a) or _filled_in(b)):
         return False
     return na == nb
+
+
+def _filled_in(statement: dict) -> bool:
+    """Whether the statement's timestamp is the LRS's fill-in for one sent without it."""
+    stamp = statement.get("timestamp")
+    return stamp is not None and stamp == statement.get("stored")
 
 
 def _instant(value: object) -> object:

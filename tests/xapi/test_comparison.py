@@ -61,6 +61,19 @@ def test_lrs_assigned_property_absent_on_one_side(key: str) -> None:
     assert equivalent(changed(key, _DELETE), s)
 
 
+def test_a_timestamp_the_lrs_filled_in_is_ignored() -> None:
+    """An LRS sets a missing timestamp to `stored`: a copy sent again without one gets another."""
+    first = changed("timestamp", "2024-05-04T12:00:00.000Z")
+    first["stored"] = first["timestamp"]
+    again = changed("timestamp", "2024-05-04T12:00:07.000Z")
+    again["stored"] = again["timestamp"]
+    assert equivalent(first, again)
+    assert equivalent(first, full_statement()) and equivalent(full_statement(), first)
+    # a client's own timestamps (not the stored time) still count
+    first["stored"] = again["stored"] = "2024-05-04T12:01:00.000Z"
+    assert not equivalent(first, again)
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
