@@ -2,7 +2,8 @@
 
 The bundled framework (``xapi_profiles/lnd-leadership-framework.json``) is served from package
 data, never seeded: it is always available, follows the installed package, and costs no write.
-An imported framework with the same IRI and version takes its place.
+An imported framework with the same IRI and version takes its place here; mapping and
+readiness still use the bundled one (docs/frameworks.md, "the framework in force").
 """
 
 from __future__ import annotations
