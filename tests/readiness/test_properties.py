@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,21 +14,31 @@ from lrs_connector.readiness import EvidenceItem, Scorer, ScoringModel
 FRAMEWORK = load_bundled()
 SCORER = Scorer(FRAMEWORK, ScoringModel())
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-# A few leaves, a responsibility, foundational ones and dimensions: collisions are frequent.
-TARGETS = sorted(FRAMEWORK.competencies)[:8] + sorted(FRAMEWORK.dimensions)[:2]
+_BY_SLUG = {iri.rsplit("/", 1)[-1]: iri for iri in FRAMEWORK.competencies}
+# Leaves, foundational competencies and dimensions, and two responsibilities with two children
+# each among them (a roll-up over several children with evidence): collisions are frequent.
+TARGETS = sorted(
+    {*sorted(FRAMEWORK.competencies)[:8], _BY_SLUG["learning-design"], _BY_SLUG["needs-analysis"]}
+) + sorted(FRAMEWORK.dimensions)[:2]
+# Two responsibilities and all their children only: evidence lands on siblings most of the time.
+FAMILY = sorted(
+    _BY_SLUG[slug] for slug in ("developing-delivering-solutions", "delivery-management",
+                                "learning-design", "identifying-needs", "capability-planning",
+                                "needs-analysis")
+)
 
 _counter = iter(range(10**9))
 
 
 @st.composite
-def items(draw, polarity=None, latest=NOW):
+def items(draw, polarity=None, latest=NOW, targets=TARGETS):
     n = next(_counter)
     moment = latest - timedelta(microseconds=draw(st.integers(0, 6 * 365 * 86_400_000_000)))
     lapse = draw(st.one_of(st.none(), st.integers(1, 2_000)))
     return EvidenceItem(
         key=f"k{n}",
         statement_id=f"s{n}",
-        target=draw(st.sampled_from(TARGETS)),
+        target=draw(st.sampled_from(targets)),
         rule_id=draw(st.sampled_from(["r1", "r2"])),
         rule_version=1,
         weight=draw(st.floats(0.0, 5.0)),
@@ -84,18 +95,28 @@ def test_independent_of_the_order_evidence_arrived_in(found, rnd):
     assert numbers(SCORER.readiness(found, NOW)) == numbers(SCORER.readiness(shuffled, NOW))
 
 
-@settings(max_examples=200, deadline=None)
-@given(evidence, st.lists(items(polarity="positive"), min_size=1, max_size=3), models)
-def test_never_lower_after_adding_positive_evidence(found, more, model):
+def evidence_and_more(data, polarity: str) -> tuple[list, list]:
+    """Evidence, and 1-3 more items of one polarity, on TARGETS or on FAMILY."""
+    targets = data.draw(st.sampled_from([TARGETS, FAMILY]))
+    found = data.draw(st.lists(items(targets=targets), max_size=30))
+    more = data.draw(st.lists(items(polarity=polarity, targets=targets), min_size=1, max_size=3))
+    return found, more
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), models)
+def test_never_lower_after_adding_positive_evidence(data, model):
+    found, more = evidence_and_more(data, "positive")
     scorer = Scorer(FRAMEWORK, model)
     before = numbers(scorer.readiness(found, NOW))
     after = numbers(scorer.readiness([*found, *more], NOW))
     assert all_at_most(before, after)
 
 
-@settings(max_examples=200, deadline=None)
-@given(evidence, st.lists(items(polarity="negative"), min_size=1, max_size=3), models)
-def test_never_higher_after_adding_negative_evidence(found, more, model):
+@settings(max_examples=300, deadline=None)
+@given(st.data(), models)
+def test_never_higher_after_adding_negative_evidence(data, model):
+    found, more = evidence_and_more(data, "negative")
     scorer = Scorer(FRAMEWORK, model)
     before = numbers(scorer.readiness(found, NOW))
     after = numbers(scorer.readiness([*found, *more], NOW))
@@ -122,6 +143,20 @@ def test_scores_only_fall_with_time(found, later, step, model):
     assert all_at_most(
         numbers(scorer.readiness(found, second)), numbers(scorer.readiness(found, first))
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(items(), min_size=1, max_size=30), models)
+def test_scores_only_fall_when_evidence_lapses(found, model):
+    """Around each moment the counted evidence changes (an item's `valid_until`): a lapse
+    takes positive evidence away and never negative evidence, so nothing rises."""
+    scorer = Scorer(FRAMEWORK, model)
+    lapses = sorted({i.valid_until for i in found if i.valid_until is not None})
+    for lapse in lapses:
+        moments = [lapse - timedelta(microseconds=1), lapse, lapse + timedelta(days=1)]
+        scores = [numbers(scorer.readiness(found, max(m, NOW))) for m in moments]
+        for earlier, later in pairwise(scores):
+            assert all_at_most(later, earlier)
 
 
 @settings(max_examples=200, deadline=None)
