@@ -8,11 +8,13 @@ The configuration reference in docs/configuration.md is generated from these dec
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -345,6 +347,51 @@ def listening_on(settings: Settings, host: str | None, port: int | None) -> Sett
     return changed
 
 
+_IRI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_DATABASE_EXAMPLES = (
+    "sqlite:////var/lib/lrs-connector/lrs-connector.db or "
+    "postgresql+psycopg://user:password@host/dbname"
+)
+
+
+def _check_database_url(url: str, origin: str) -> None:
+    """A URL SQLAlchemy can open, for a database the connector supports, with its driver
+    installed; the message never repeats the URL (it may hold a password)."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        raise SettingsError(
+            f"{origin}: not a database URL; expected {_DATABASE_EXAMPLES}"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise SettingsError(
+            f"{origin}: {parsed.get_backend_name()!r} databases are not supported; "
+            f"expected {_DATABASE_EXAMPLES}"
+        )
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError) as exc:
+        psycopg = parsed.drivername in ("postgresql", "postgresql+psycopg")
+        hint = " (pip install 'lrs-connector[postgres]')" if psycopg else ""
+        raise SettingsError(
+            f"{origin}: the driver {parsed.drivername!r} is not installed or not known{hint}: "
+            f"{type(exc).__name__}"
+        ) from None
+
+
+def _check_base_url(url: str, origin: str) -> None:
+    """The connector's own address goes into every `authority` it sets (an IRL there)."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(
+            f"{origin}: public_base_url must be an absolute http(s) URL such as "
+            "https://lrs.example.org"
+        )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     config_file: str | os.PathLike | None = None,
@@ -397,6 +444,10 @@ def load_settings(
     for name, raw in values.items():
         f = known[name]
         converted[name] = _convert(raw, f, origins[name])
+    if converted.get("database_url"):
+        _check_database_url(converted["database_url"], origins["database_url"])
+    if "public_base_url" in converted:
+        _check_base_url(converted["public_base_url"], origins["public_base_url"])
     if converted.get("quarantine_normalisations"):
         from lrs_connector.intake.normalise import NormaliseError, check_names
 
@@ -404,6 +455,15 @@ def load_settings(
             check_names(converted["quarantine_normalisations"])
         except NormaliseError as exc:
             raise SettingsError(f"{origins['quarantine_normalisations']}: {exc}") from None
+        base = converted.get("normalise_activity_iri_base", "")
+        if "activity-id-to-iri" in converted["quarantine_normalisations"] and not _IRI_SCHEME.match(
+            base
+        ):
+            raise SettingsError(
+                f"{origins['quarantine_normalisations']}: activity-id-to-iri needs the setting "
+                "normalise_activity_iri_base (an absolute IRI such as "
+                "https://lms.example.org/activities/)"
+            )
     if converted.get("lms_targets"):
         from lrs_connector.lms.config import TargetConfigError, check_all
 

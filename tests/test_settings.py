@@ -44,12 +44,29 @@ def test_toml_section_is_optional(tmp_path):
             "unknown environment variable LRS_CONNECTOR_DATABSE_URL",
         ),
         ({"LRS_CONNECTOR_QUARANTINE_NORMALISATIONS": "magic"}, "unknown normalisation magic"),
+        (
+            {"LRS_CONNECTOR_QUARANTINE_NORMALISATIONS": "activity-id-to-iri"},
+            "activity-id-to-iri needs the setting normalise_activity_iri_base",
+        ),
+        ({"LRS_CONNECTOR_DATABASE_URL": "notaurl"}, "DATABASE_URL: not a database URL"),
+        ({"LRS_CONNECTOR_DATABASE_URL": "mysql://u:pw@h/db"}, "'mysql' databases are not supp"),
+        (
+            {"LRS_CONNECTOR_DATABASE_URL": "postgresql+nodriver://u:pw@h/db"},
+            "the driver 'postgresql+nodriver' is not installed or not known",
+        ),
+        ({"LRS_CONNECTOR_PUBLIC_BASE_URL": "lrs.example.org"}, "must be an absolute http(s) URL"),
     ],
 )
 def test_wrong_settings_name_themselves(environ, message):
     with pytest.raises(SettingsError) as info:
         load_settings(environ=environ)
     assert message in str(info.value)
+
+
+def test_a_wrong_database_url_is_named_without_its_password():
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"LRS_CONNECTOR_DATABASE_URL": "mysql://u:hunter2@h/db"})
+    assert "hunter2" not in str(info.value)
 
 
 def test_unknown_and_malformed_toml(tmp_path):
