@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from lrs_connector.store import database, queue
 from lrs_connector.store import statements as store
+from lrs_connector.store.tables import statements
 from tests.builders import statement
 
 
@@ -84,6 +86,21 @@ def test_missing_id_gets_a_content_derived_id_so_redelivery_still_dedupes(client
     second = forward(client, basic_only, s).json
     assert len(first) == 1
     assert second["duplicates"] == first
+
+
+def test_each_stored_statement_records_its_source(client, basic_only, source, engine):
+    """The upstream LRS's `authority` stays on a forwarded statement: the source is a column."""
+    holder, _ = source
+    s = statement(authority={"objectType": "Agent", "mbox": "mailto:lrs@example.org"})
+    assert forward(client, basic_only, s).json["stored"] == [s["id"]]
+    with database.read(engine) as conn:
+        row = conn.execute(
+            sa.select(statements.c.source_id, statements.c.received_via).where(
+                statements.c.id == s["id"]
+            )
+        ).one()
+        assert store.get(conn, s["id"]).statement["authority"] == s["authority"]
+    assert row.source_id == holder.id and row.received_via == "forward"
 
 
 def test_a_statement_without_id_or_timestamp_forwarded_again_is_a_duplicate(client, basic_only):

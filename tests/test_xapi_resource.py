@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import uuid
 
 import orjson
@@ -300,6 +301,29 @@ def test_too_large_body_is_413(client, source_headers, app):
     response = post(client, source_headers, big)
     assert response.status_code == 413
     assert "2048" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/xapi/statements", "/forward/statements"])
+def test_a_chunked_body_over_the_limit_is_413_and_one_within_it_is_read_whole(
+    client, source_headers, app, engine, path
+):
+    """A chunked body has no Content-Length: the server marks its input as terminated."""
+    app.config["MAX_CONTENT_LENGTH"] = 2048
+
+    def chunked(body: object):
+        data = orjson.dumps(body)
+        return client.post(path, input_stream=io.BytesIO(data),
+                           headers={**source_headers, "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+
+    response = chunked(statement(result={"response": "x" * 4096}))
+    assert response.status_code == 413
+    assert "2048" in response.json["error"]["message"]
+    fits = statement(result={"response": "x" * 1500})
+    assert len(orjson.dumps(fits)) < 2048
+    assert chunked(fits).status_code == 200
+    with database.read(engine) as conn:
+        assert [s.id for s in store.find(conn, [fits["id"]]).values()] == [fits["id"]]
 
 
 def test_too_deep_json_is_400(client, source_headers):

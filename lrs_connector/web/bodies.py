@@ -1,17 +1,42 @@
 """Reading request bodies: JSON (orjson) or xAPI multipart/mixed with attachments.
 
-The size bound is Flask's MAX_CONTENT_LENGTH (413 beyond it); malformed JSON is a 400 that
-says where parsing stopped. Attachment payloads are checked against their declared hashes and
-then dropped: the connector keeps statements, not files.
+The size bound is Flask's MAX_CONTENT_LENGTH (413 beyond it, chunked bodies included);
+malformed JSON is a 400 that says where parsing stopped. Attachment payloads are checked
+against their declared hashes and then dropped: the connector keeps statements, not files.
 """
 
 from __future__ import annotations
 
+import io
+
 import orjson
-from flask import request
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from lrs_connector.intake.service import IntakeError
 from lrs_connector.xapi import multipart
+
+
+def buffer_streamed_body() -> None:
+    """Read a chunked body (no Content-Length) here, up to MAX_CONTENT_LENGTH, before any
+    view does: Werkzeug stops reading such a body at the limit without saying so, and the
+    views would then answer 400 "malformed JSON" for what is a body too large (413)."""
+    environ = request.environ
+    if request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    stream = environ["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+    environ["CONTENT_LENGTH"] = str(size)
 
 
 def parse_json(data: bytes) -> object:
