@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import hypothesis
 import orjson
 import sqlalchemy as sa
+from hypothesis import strategies as st
 
 from lrs_connector import demo, processing
 from lrs_connector.store import database
@@ -236,3 +238,54 @@ def test_refresh_lets_scores_fade_and_tells_the_outbox_once(engine, settings):
         assert payload["score"] < payload["previous_score"] or payload["level"] != previous[1]
     again = store.refresh(engine, now=later)
     assert again.changes == 0 and _roles(engine) == after
+
+
+@hypothesis.settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(data=st.data())
+def test_voiding_any_statements_leaves_exactly_the_scores_of_the_rest(
+    engine, settings, client, source_headers, data
+):
+    """Through intake and processing: whichever statements a voiding request takes out (one to
+    three, in any order), every stored cell is the state of the remaining evidence, exactly, and
+    every stored role score the one the rest gives. Examples share the database: each one voids
+    more of the demo's statements."""
+    with database.read(engine) as conn:
+        loaded = conn.execute(sa.text("SELECT count(*) FROM statements")).scalar_one()
+    if not loaded:
+        demo.load(engine, settings, echo=lambda _: None)
+        _process(engine)
+    with database.read(engine) as conn:
+        counted = sorted(
+            conn.execute(
+                sa.text("SELECT DISTINCT statement_id FROM evidence WHERE NOT retracted")
+            ).scalars()
+        )
+    hypothesis.assume(counted)
+    # positions, not ids: what hypothesis draws must not depend on the database's state
+    picks = data.draw(st.lists(st.integers(0, 10**6), min_size=1, max_size=3))
+    chosen = sorted({counted[p % len(counted)] for p in picks})
+    response = client.post("/xapi/statements", json=[voiding(i) for i in chosen],
+                           headers=source_headers)
+    assert response.status_code == 200, response.get_json()
+    _process(engine)
+
+    now = datetime.now(UTC)
+    model = store.scorer().model
+    with database.read(engine) as conn:
+        learners = sorted({owner for owner, _ in _cells(engine)})
+        remaining = store.evidence_of(conn, learners)
+    assert not any(i.statement_id in chosen for items in remaining.values() for i in items)
+    for (owner, target), state in _cells(engine).items():
+        mine = [i for i in remaining.get(owner, []) if i.target == target]
+        assert store.cell_state(mine, now, model) == store.CellState(*state), (owner, target)
+    with database.read(engine) as conn:
+        for owner, items in remaining.items():
+            shown = store.learner_readiness(conn, owner, now)
+            expected = store.scorer().readiness(items, now)
+            assert {r: (s.score, s.level) for r, s in shown.roles.items()} == {
+                r: (s.score, s.level) for r, s in expected.roles.items()
+            }, owner
