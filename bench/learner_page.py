@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lrs_connector import learner_links
 from lrs_connector.app import create_app
+from lrs_connector.frameworks.documents import load_bundled
 from lrs_connector.readiness.report import report
 from lrs_connector.settings import load_settings
 from lrs_connector.store import database, schema
@@ -41,7 +42,7 @@ def _when(moment: datetime) -> str:
 def _fill(engine, rows: int) -> None:
     """Learner 1 with `rows` evidence rows over 30 targets, each from a stored statement."""
     rnd = random.Random(7)
-    framework = store.scorer().framework
+    framework = load_bundled()
     targets = sorted(framework.competencies) + sorted(framework.dimensions)
     targets = (targets * 2)[:30]
     statements, evidence = [], []
@@ -110,8 +111,8 @@ def main() -> None:
             assert answer.status_code == 200
             with app.test_request_context():
                 started = time.perf_counter()
-                scorer = store.scorer()
                 with database.read(engine) as conn:
+                    scorer = store.scorer(conn)
                     result = store.learner_readiness(
                         conn, 1, strongest=learner_view.EVIDENCE_PER_COMPETENCY)
                     data = report(scorer, result, learner_id=1,

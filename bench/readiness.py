@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from worker import Worker  # bench/ is the script folder, first on sys.path
 
 from lrs_connector import demo, memory, processing
+from lrs_connector.frameworks.documents import load_bundled
 from lrs_connector.readiness import EvidenceItem
 from lrs_connector.settings import load_settings
 from lrs_connector.store import database, schema
@@ -53,7 +54,7 @@ def _engine(folder: Path):
 
 
 def _targets(count: int) -> list[str]:
-    framework = store.scorer().framework
+    framework = load_bundled()
     found = sorted(c.iri for c in framework.competencies.values() if c.parent is not None)
     found += sorted(c.iri for c in framework.competencies.values() if c.parent is None)
     found += sorted(framework.dimensions)
@@ -111,7 +112,8 @@ def one_learner(folder: Path, count: int) -> None:
                      datetime.fromisoformat(r[12]).replace(tzinfo=UTC) if r[12] else None)
         for r in rows
     ]
-    scorer = store.scorer()
+    with database.read(engine) as conn:
+        scorer = store.scorer(conn)
     store.recompute_all(engine, now=NOW)  # the stored cells a running connector has
     pure, stored, rescore, page = [], [], [], []
     for n in range(20):

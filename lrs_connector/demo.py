@@ -702,13 +702,10 @@ def _post_new(intake, source: Holder, batch: list[dict], engine: Engine) -> int:
 
 
 def configure_stores(settings: Settings) -> None:
-    """Give the readiness and badge stores these settings' configuration, as the app does."""
-    from lrs_connector.badges import config_from_settings
-    from lrs_connector.readiness.model import from_settings
-    from lrs_connector.store import badges, readiness
+    """Give the stores these settings' configuration, as the app does."""
+    from lrs_connector.processing import configure_handlers
 
-    readiness.configure(from_settings(settings))
-    badges.configure(config_from_settings(settings))
+    configure_handlers(settings)
 
 
 def load(engine: Engine, settings: Settings, echo: Callable[[str], None] = print) -> int:

@@ -101,8 +101,31 @@ def examine(settings: Settings, engine: Engine) -> list[Finding]:
             "warning",
         )
     )
+    findings.append(_framework(settings, engine))
     findings.extend(_lms_targets(settings, engine))
     return findings
+
+
+def _framework(settings: Settings, engine: Engine) -> Finding:
+    """The framework in force: the configured IRI is there, and suits the published rules."""
+    from lrs_connector.store import frameworks
+
+    frameworks.configure(settings.framework_iri)
+    iri = frameworks.in_force_iri()
+    with database.read(engine) as conn:
+        framework = frameworks.in_force(conn)
+        if framework.iri != iri:
+            return Finding(
+                "framework", False,
+                f"framework_iri {iri} is not imported: the bundled framework is in force",
+                "import it (`lrs-connector frameworks import FILE`) or correct framework_iri",
+            )
+        try:
+            frameworks.check_usable(conn, framework)
+        except frameworks.NotUsable as exc:
+            return Finding("framework", False, str(exc),
+                           "publish mapping rules that suit it, or correct framework_iri")
+    return Finding("framework", True, f"in force: {framework.iri} version {framework.version}")
 
 
 def _lms_targets(settings: Settings, engine: Engine) -> list[Finding]:

@@ -143,17 +143,19 @@ def prepare(engine: Engine, limit: int) -> Prepared | None:
 
 
 def configure_handlers(settings: Settings) -> None:
-    """Give the handlers the scoring model and badge issuer of ``settings``. Every process that
-    processes, scores or issues badges calls it once its settings are loaded (the app, the CLI,
-    serve's processing process): on their own the stores read the environment alone, not a
-    configuration file nor the demo's issuer."""
+    """Give the handlers the scoring model, badge issuer and framework IRI of ``settings``.
+    Every process that processes, scores or issues badges calls it once its settings are loaded
+    (the app, the CLI, serve's processing process): on their own the stores read the environment
+    alone, not a configuration file nor the demo's issuer."""
     from lrs_connector.badges import config_from_settings
     from lrs_connector.readiness.model import from_settings
     from lrs_connector.store import badges as badges_store
+    from lrs_connector.store import frameworks as frameworks_store
     from lrs_connector.store import readiness as readiness_store
 
     readiness_store.configure(from_settings(settings))
     badges_store.configure(config_from_settings(settings))
+    frameworks_store.configure(settings.framework_iri)
 
 
 # Readiness rescoring (docs/scoring.md) reads the evidence the mapping handler just wrote (the

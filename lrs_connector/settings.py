@@ -155,6 +155,13 @@ class Settings:
         minimum=1.0,
     )
     # -- readiness scoring (lrs_connector/readiness; docs/scoring.md) --
+    framework_iri: str = _option(
+        "",
+        "IRI of the framework in force: mapping rules name its competencies and dimensions, "
+        "readiness scores its roles. Its latest imported version is used, else the bundled "
+        "framework when the IRI is the bundled one's. Empty means the bundled framework's IRI "
+        "(docs/frameworks.md).",
+    )
     readiness_refresh_hours: float = _option(
         24.0,
         "How often a processing worker rolls every learner up again so that fading and lapsed "
@@ -448,6 +455,8 @@ def load_settings(
         _check_database_url(converted["database_url"], origins["database_url"])
     if "public_base_url" in converted:
         _check_base_url(converted["public_base_url"], origins["public_base_url"])
+    if converted.get("framework_iri") and not _IRI_SCHEME.match(converted["framework_iri"]):
+        raise SettingsError(f"{origins['framework_iri']}: framework_iri must be an absolute IRI")
     if converted.get("quarantine_normalisations"):
         from lrs_connector.intake.normalise import NormaliseError, check_names
 

@@ -136,8 +136,8 @@ def test_readiness_is_differentiated_and_plausible(loaded):
 
 
 def test_dimensions_and_next_steps_tell_each_story(loaded):
-    scorer = readiness_store.scorer()
     with database.read(loaded) as conn:
+        scorer = readiness_store.scorer(conn)
         activities = readiness_store.activities(conn)
         reports = {
             who: report(scorer, readiness_store.learner_readiness(conn, _learner(conn, who)),

@@ -63,12 +63,16 @@ def import_command(ctx: click.Context, file: Path, fmt: str, replace: bool) -> N
             entry, changed = store.save(conn, framework, source, replace=replace)
     except store.FrameworkExists as exc:
         raise click.ClickException(f"{file}: {exc} (--replace)") from None
+    except store.NotUsable as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
     what = "imported" if changed else "already stored, unchanged:"
     click.echo(
         f"{what} {entry.iri} version {entry.version} ({len(framework.competencies)} "
         f"competencies, {len(framework.dimensions)} dimensions, {len(framework.roles)} roles, "
         f"source {entry.source})"
     )
+    if changed and entry.iri == store.in_force_iri():
+        click.echo("it is now the framework in force: run `lrs-connector readiness recompute`")
 
 
 @frameworks.command("export")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector import logs, metrics
 from lrs_connector.lms.targets import Change, GiveUp, LearnerRef, Retry, Target, Unresolved
@@ -180,13 +180,14 @@ class Dispatcher:
                 badge_url, page_url = (
                     self.links(conn, item.learner_id, item.role) if self.links else (None, None)
                 )
+                role_name = _role_name(conn, item.role)
             if learner is None or learner.merged_into is not None:
                 why = "learner merged into another" if learner else "learner no longer exists"
                 return self._record(item, "discarded", why, target.name)
             user_id = self._user(target, learner, cached, now)
             if user_id is None:
                 raise Unresolved(f"no user at {target.name} matches learner {item.learner_id}")
-            outcome = target.deliver(user_id, _change(item, badge_url, page_url))
+            outcome = target.deliver(user_id, _change(item, badge_url, page_url, role_name))
         except Unresolved as exc:
             with database.write(self.engine) as conn:
                 outbox.forget_user(conn, target.name, item.learner_id)
@@ -254,7 +255,9 @@ class Dispatcher:
         return status
 
 
-def _change(item: outbox.Taken, badge_url: str | None, page_url: str | None) -> Change:
+def _change(
+    item: outbox.Taken, badge_url: str | None, page_url: str | None, role_name: str
+) -> Change:
     p = item.payload
     return Change(
         delivery_id=item.id,
@@ -268,14 +271,14 @@ def _change(item: outbox.Taken, badge_url: str | None, page_url: str | None) -> 
         computed_at=datetime.fromisoformat(p["computed_at"]),
         badge_url=badge_url,
         page_url=page_url,
-        role_name=_role_name(item.role),
+        role_name=role_name,
     )
 
 
-def _role_name(role: str) -> str:
+def _role_name(conn: Connection, role: str) -> str:
     from lrs_connector.store.readiness import scorer
 
-    found = scorer().framework.roles.get(role)
+    found = scorer(conn).framework.roles.get(role)
     return found.name if found else ""
 
 

@@ -1,7 +1,8 @@
-"""The context rules are compiled in: the bundled profiles, the framework, the bundled rules.
+"""The context rules are compiled in: the bundled profiles, the bundled framework, the
+bundled rules.
 
-Rules may only name templates of loaded profiles and targets of the framework. The bundled
-framework is the one in force until frameworks can be chosen per installation.
+Rules may only name templates of loaded profiles and targets of the framework in force
+(store/frameworks.py: the bundled framework unless another is imported).
 """
 
 from __future__ import annotations

@@ -89,12 +89,16 @@ def mapping() -> None:
 
 @mapping.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def check_command(file: Path) -> None:
-    """Validate a rules FILE (YAML or JSON) without storing it."""
+@click.pass_context
+def check_command(ctx: click.Context, file: Path) -> None:
+    """Validate a rules FILE (YAML or JSON) against the framework in force, without storing it."""
+    from lrs_connector.store import database, frameworks
     from lrs_connector.store.mapping import compile_version_text
 
+    with database.read(engine_from(ctx)) as conn:
+        framework = frameworks.in_force(conn)
     try:
-        compiled = compile_version_text(_read(file), str(file))
+        compiled = compile_version_text(_read(file), str(file), framework)
     except MappingError as exc:
         raise _problems(exc) from None
     click.echo(f"{file}: {len(compiled.rules)} rules, no problems")

@@ -226,7 +226,8 @@ def compile_document(
                             file,
                             label,
                             f"targets.{position}.target",
-                            "not a competency or dimension of the framework",
+                            f"{target['target'][:300]} is not a competency or dimension of "
+                            "the framework in force",
                         )
                     )
 

@@ -49,14 +49,14 @@ def show(ctx: click.Context, learner: int, role: str | None, as_json: bool, no_e
     obj = _context(ctx)
     model = _model(obj)
     engine = obj.migrated_engine()
-    scorer = store.scorer(model)
-    role_iri = None
-    if role:
-        role_iri = role_by_reference(scorer, role)
-        if role_iri is None:
-            codes = ", ".join(r.code for r in scorer.framework.roles.values())
-            raise click.BadParameter(f"no role {role!r}; roles: {codes}", param_hint="--role")
     with database.read(engine) as conn:
+        scorer = store.scorer(conn, model)
+        role_iri = None
+        if role:
+            role_iri = role_by_reference(scorer, role)
+            if role_iri is None:
+                codes = ", ".join(r.code for r in scorer.framework.roles.values())
+                raise click.BadParameter(f"no role {role!r}; roles: {codes}", param_hint="--role")
         if not store.learner_exists(conn, learner):
             raise click.ClickException(f"no learner {learner}")
         result = store.learner_readiness(conn, learner, model=model)

@@ -140,7 +140,7 @@ def sync(
     if not learners or not cfg.enabled:
         return outcome
     readiness_store.lock_learners(conn, learners)
-    framework = readiness_store.scorer().framework
+    framework = readiness_store.scorer(conn).framework
     for chunk in _chunks(learners):
         _sync_chunk(conn, list(chunk), now, cfg, framework, outcome)
     return outcome

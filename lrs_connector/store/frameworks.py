@@ -1,13 +1,22 @@
-"""Imported competency frameworks: save, list, get by IRI and version, latest.
+"""Imported competency frameworks: save, list, get by IRI and version, latest, and the
+framework in force.
 
 The bundled framework (``xapi_profiles/lnd-leadership-framework.json``) is served from package
 data, never seeded: it is always available, follows the installed package, and costs no write.
-An imported framework with the same IRI and version takes its place here; mapping and
-readiness still use the bundled one (docs/frameworks.md, "the framework in force").
+An imported framework with the same IRI and version takes its place.
+
+The framework in force (what mapping rules target and readiness scores against) is the latest
+stored version of the configured IRI (setting ``framework_iri``, default the bundled one's),
+else the bundled framework. Every process asks the database at each use (one indexed row), so
+an import reaches every worker at its next batch; a framework that would leave the published
+mapping rules pointing at targets it lacks, or that has no roles, is refused instead.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,10 +29,16 @@ from lrs_connector.frameworks.model import Framework
 from lrs_connector.store.framework_tables import frameworks
 
 SOURCES = ("bundled", "case", "file")
+log = logging.getLogger(__name__)
 
 
 class FrameworkExists(ValueError):
     """Another framework with the same IRI and version is stored (pass ``replace``)."""
+
+
+class NotUsable(ValueError):
+    """The framework would be in force, but the published mapping rules or readiness could not
+    use it (targets it lacks, no roles)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +68,12 @@ def save(
     conn: Connection, framework: Framework, source: str, *, replace: bool = False
 ) -> tuple[StoredFramework, bool]:
     """Store a framework; returns (entry, changed). Saving the same document again changes
-    nothing; a different document under a stored IRI and version needs ``replace``."""
+    nothing; a different document under a stored IRI and version needs ``replace``. One that
+    becomes the framework in force must suit the published mapping rules (``NotUsable``)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}")
+    if framework.iri == in_force_iri():
+        check_usable(conn, framework)
     document = dumps(framework)
     now = datetime.now(UTC)
     row = conn.execute(
@@ -176,3 +194,84 @@ def latest(conn: Connection, iri: str) -> Framework | None:
 
 def _load(document: str) -> Framework:
     return framework_from_document(orjson.loads(document))
+
+
+# --- the framework in force ------------------------------------------------------------------
+
+_configured_iri: str | None = None
+_warned: set[str] = set()
+_in_force: dict[tuple, Framework] = {}
+_in_force_lock = threading.Lock()
+
+
+def configure(iri: str) -> None:
+    """Set the IRI in force (the app and CLI call this with the setting ``framework_iri``)."""
+    global _configured_iri
+    _configured_iri = iri or None
+
+
+def in_force_iri() -> str:
+    """The configured IRI, else the environment's, else the bundled framework's."""
+    return (
+        _configured_iri
+        or os.environ.get("LRS_CONNECTOR_FRAMEWORK_IRI")
+        or load_bundled().iri
+    )
+
+
+def in_force(conn: Connection) -> Framework:
+    """The framework mapping and readiness use now (see the module's docstring); parsed once
+    per stored version and process."""
+    iri = in_force_iri()
+    row = conn.execute(
+        sa.select(frameworks.c.id, frameworks.c.imported_at)
+        .where(frameworks.c.iri == iri)
+        .order_by(frameworks.c.imported_at.desc(), frameworks.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        bundled = load_bundled()
+        if bundled.iri != iri and iri not in _warned:
+            _warned.add(iri)
+            log.warning("framework_iri %s is not imported; the bundled framework is in force",
+                        iri)
+        return bundled
+    key = (row.id, str(row.imported_at))
+    with _in_force_lock:
+        found = _in_force.get(key)
+    if found is None:
+        document = conn.execute(
+            sa.select(frameworks.c.document).where(frameworks.c.id == row.id)
+        ).scalar_one()
+        found = _load(document)
+        with _in_force_lock:
+            _in_force.clear()
+            _in_force[key] = found
+    return found
+
+
+def check_usable(conn: Connection, framework: Framework) -> None:
+    """``NotUsable`` naming what is missing when ``framework`` cannot be the one in force: it
+    has no roles, or the published mapping rules name targets it lacks (rules are published
+    against a framework; changing it under them would stop processing)."""
+    if not framework.roles:
+        raise NotUsable(
+            f"framework {framework.iri} version {framework.version} would be the framework in "
+            "force but has no roles, so readiness could score nothing; add roles (a native "
+            "document's `roles`) first"
+        )
+    from lrs_connector.store import mapping
+
+    version = mapping.published_version(conn)
+    if version is None:
+        return
+    known = {*framework.competencies, *framework.dimensions}
+    missing = sorted(mapping.mapper(conn, version).targets() - known)
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
+        raise NotUsable(
+            f"framework {framework.iri} version {framework.version} would be the framework in "
+            f"force, but published mapping version {version} names targets it lacks: {shown}; "
+            "publish rules without them first, or keep these targets"
+        )

@@ -8,6 +8,7 @@ version in the same transaction; the partial unique index on `status` keeps it t
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +17,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lrs_connector.mapping import Mapper, compile_text
+from lrs_connector.frameworks.model import Framework
+from lrs_connector.mapping import Mapper, MappingError, compile_text
 from lrs_connector.mapping import bundled as context
-from lrs_connector.store import database
+from lrs_connector.store import database, frameworks
 from lrs_connector.store.mapping_tables import mapping_versions
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
+log = logging.getLogger(__name__)
+# the framework in force the bundled rules did not suit (tried once per framework and process)
+_unsuited: list[Framework] = []
 
 
 class VersionError(ValueError):
@@ -34,9 +39,18 @@ class Active:
     mapper: Mapper
 
 
-def compile_version_text(text: str, source: str) -> Mapper:
-    """Compile against the bundled profiles and framework (MappingError on problems)."""
-    return compile_text(text, source, context.profiles(), context.known_targets())
+def compile_version_text(text: str, source: str, framework: Framework | None = None) -> Mapper:
+    """Compile against the bundled profiles and ``framework``'s targets (default: the bundled
+    framework's); MappingError on problems."""
+    return compile_text(text, source, context.profiles(), known_targets(framework))
+
+
+def known_targets(framework: Framework | None) -> frozenset[str]:
+    """IRIs rules may point at: the competencies and dimensions of ``framework`` (default: the
+    bundled framework)."""
+    if framework is None:
+        return context.known_targets()
+    return frozenset([*framework.competencies, *framework.dimensions])
 
 
 _cache: dict[tuple[int, str], Mapper] = {}
@@ -56,7 +70,9 @@ def mapper(conn: Connection, version: int) -> Mapper:
         document = conn.execute(
             sa.select(mapping_versions.c.document).where(mapping_versions.c.version == version)
         ).scalar_one()
-        found = compile_version_text(document, f"mapping version {version}")
+        found = compile_version_text(
+            document, f"mapping version {version}", frameworks.in_force(conn)
+        )
         with _cache_lock:
             _cache[key] = found
     return found
@@ -67,7 +83,7 @@ def import_version(
 ) -> int:
     """Validate and store a rules document as a new draft (published at once with
     ``publish``); MappingError lists every problem and nothing is stored."""
-    compiled = compile_version_text(text, source)
+    compiled = compile_version_text(text, source, frameworks.in_force(conn))
     _lock_versions(conn)
     number = (conn.execute(sa.select(sa.func.max(mapping_versions.c.version))).scalar() or 0) + 1
     conn.execute(
@@ -96,6 +112,12 @@ def publish_version(conn: Connection, version: int, now: datetime) -> int | None
         raise VersionError(f"no mapping version {version}")
     if status == PUBLISHED:
         return None
+    lacking = sorted(mapper(conn, version).targets() - known_targets(frameworks.in_force(conn)))
+    if lacking:
+        raise VersionError(
+            f"mapping version {version} names targets the framework in force lacks: "
+            f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''}"
+        )
     previous = published_version(conn)
     if previous is not None:
         conn.execute(
@@ -132,7 +154,9 @@ def _lock_versions(conn: Connection) -> None:
 
 def active(conn: Connection, now: datetime) -> Active | None:
     """The published mapping; the bundled rules are imported and published first when the
-    database has no mapping version at all (a fresh installation maps out of the box)."""
+    database has no mapping version at all (a fresh installation maps out of the box), unless
+    they name targets the framework in force lacks (an installation with a framework of its
+    own maps once its rules are published)."""
     version = published_version(conn)
     if version is None:
         _lock_versions(conn)
@@ -140,9 +164,18 @@ def active(conn: Connection, now: datetime) -> Active | None:
     if version is None:
         if conn.execute(sa.select(sa.func.count()).select_from(mapping_versions)).scalar_one():
             return None  # versions exist but none is published: an admin's choice
-        version = import_version(
-            conn, context.bundled_text(), context.BUNDLED_SOURCE, now, publish=True
-        )
+        framework = frameworks.in_force(conn)
+        if _unsuited and _unsuited[0] is framework:
+            return None
+        try:
+            version = import_version(
+                conn, context.bundled_text(), context.BUNDLED_SOURCE, now, publish=True
+            )
+        except MappingError as exc:
+            _unsuited[:] = [framework]
+            log.warning("no mapping rules in force: the bundled rules do not suit the framework "
+                        "in force (%s); import and publish rules for it", exc)
+            return None
     return Active(version, mapper(conn, version))
 
 

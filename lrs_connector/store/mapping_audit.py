@@ -9,8 +9,7 @@ from sqlalchemy.engine import Engine
 
 from lrs_connector.learners import identities
 from lrs_connector.mapping import MappingError
-from lrs_connector.mapping import bundled as context
-from lrs_connector.store import database, evidence
+from lrs_connector.store import database, evidence, frameworks
 from lrs_connector.store import learners as learner_store
 from lrs_connector.store import mapping as store
 from lrs_connector.store import statements as stored_statements
@@ -80,4 +79,5 @@ def coverage(engine: Engine, limit: int = 50) -> dict[str, Any]:
         version = _version(conn, None)
     with database.read(engine) as conn:
         mapper = store.mapper(conn, version)
-        return evidence.coverage(conn, mapper, version, sorted(context.known_targets()), limit)
+        targets = store.known_targets(frameworks.in_force(conn))
+        return evidence.coverage(conn, mapper, version, sorted(targets), limit)

@@ -247,7 +247,7 @@ def _current_payloads(conn: Connection, pairs: Sequence[tuple[int, str]] | None)
     from lrs_connector.store.readiness import scorer
     from lrs_connector.store.readiness_tables import readiness_roles
 
-    roles = scorer().framework.roles
+    roles = scorer(conn).framework.roles
     query = sa.select(readiness_roles)
     if pairs is None:
         rows = conn.execute(query.where(readiness_roles.c.score > 0)).all()

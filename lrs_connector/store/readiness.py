@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lrs_connector import counts, logs
+from lrs_connector.frameworks.model import Framework
 from lrs_connector.readiness.model import EvidenceItem, ScoringModel, evidence_item
 from lrs_connector.readiness.scoring import (
     MIN_STRENGTH,
@@ -61,13 +62,12 @@ _CHUNK = 400  # (learner, target) pairs or learners per IN list: well under SQLi
 _scorers: dict[str, Scorer] = {}
 
 
-def _bundled_scorer(model: ScoringModel) -> Scorer:
-    from lrs_connector.frameworks.documents import load_bundled
-
+def _scorer_for(framework: Framework, model: ScoringModel) -> Scorer:
+    """One Scorer per model, rebuilt when the framework in force changes."""
     key = orjson.dumps(model.describe()).decode()
     found = _scorers.get(key)
-    if found is None:
-        found = _scorers.setdefault(key, Scorer(load_bundled(), model))
+    if found is None or found.framework is not framework:
+        found = _scorers[key] = Scorer(framework, model)
     return found
 
 
@@ -80,11 +80,17 @@ def configure(model: ScoringModel) -> None:
     _default_model = model
 
 
-def scorer(model: ScoringModel | None = None) -> Scorer:
-    """The bundled framework (the one in force until frameworks are chosen per installation)
-    scored with ``model`` (default: the one given to ``configure``, else the one the
-    environment's settings describe)."""
-    return _bundled_scorer(model or _default_model or _environment_model())
+def scorer(conn: Connection, model: ScoringModel | None = None) -> Scorer:
+    """The framework in force (store/frameworks.py) scored with ``model`` (default: the one
+    given to ``configure``, else the one the environment's settings describe)."""
+    from lrs_connector.store import frameworks
+
+    return _scorer_for(frameworks.in_force(conn), model or configured_model())
+
+
+def configured_model() -> ScoringModel:
+    """The model given to ``configure``, else the one the environment's settings describe."""
+    return _default_model or _environment_model()
 
 
 @functools.cache
@@ -404,7 +410,7 @@ def update(
     Outbox entries carry, for delivery logs, ``request_ids[learner]`` (the requests that stored
     the learner's statements in this batch) when given, else the ids the current work carries.
     """
-    active = scorer(model)
+    active = scorer(conn, model)
     key = state_key(active.model)
     learners = sorted(touched)
     lock_learners(conn, learners)
@@ -769,7 +775,7 @@ def learner_readiness(
     state is missing, stale or from another model are scored live either way.
     """
     at = at or datetime.now(UTC)
-    active = scorer(model)
+    active = scorer(conn, model)
     if strongest is None:
         items = evidence_of(conn, [learner_id]).get(learner_id, [])
         return active.readiness(items, at)

@@ -82,7 +82,9 @@ def import_framework(query: dict[str, Any]):
     """Validate and store a CASE package or a native framework document.
 
     201 when stored, 200 when the same document was already stored, 409 when another
-    document has the same IRI and version (give replace=true to overwrite it).
+    document has the same IRI and version (give replace=true to overwrite it), or when it
+    would become the framework in force without roles or without targets the published
+    mapping rules name.
     """
     read_json(required=True)  # the one check for empty, non-JSON and malformed bodies
     try:
@@ -96,6 +98,8 @@ def import_framework(query: dict[str, Any]):
             entry, changed = store.save(conn, framework, source, replace=query["replace"])
     except store.FrameworkExists as exc:
         raise ApiError(409, "conflict", str(exc), field="body") from None
+    except store.NotUsable as exc:
+        raise ApiError(409, "framework-not-usable", str(exc), field="body") from None
     current_app.logger.info(
         "framework %s version %s %s", entry.iri, entry.version, "stored" if changed else "unchanged"
     )

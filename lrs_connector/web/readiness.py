@@ -48,19 +48,19 @@ def learner_readiness(learner_id: int, query: dict[str, Any]):
         model = from_settings(current_app.extensions["lrs_settings"])
     except ModelError as exc:
         raise ApiError(500, "invalid-configuration", str(exc)) from None
-    scorer = store.scorer(model)
-    role = None
-    if query.get("role"):
-        role = role_by_reference(scorer, query["role"])
-        if role is None:
-            raise ApiError(
-                422,
-                "unknown-role",
-                f"no role {query['role'][:200]!r} in framework {scorer.framework.iri}; "
-                f"roles: {', '.join(r.code for r in scorer.framework.roles.values())}",
-                field="query.role",
-            )
     with database.read(current_app.extensions["lrs_engine"]) as conn:
+        scorer = store.scorer(conn, model)
+        role = None
+        if query.get("role"):
+            role = role_by_reference(scorer, query["role"])
+            if role is None:
+                raise ApiError(
+                    422,
+                    "unknown-role",
+                    f"no role {query['role'][:200]!r} in framework {scorer.framework.iri}; "
+                    f"roles: {', '.join(r.code for r in scorer.framework.roles.values())}",
+                    field="query.role",
+                )
         if not store.learner_exists(conn, learner_id):
             raise ApiError(404, "not-found", f"no learner {learner_id}", field="path.learner_id")
         result = store.learner_readiness(conn, learner_id, model=model,

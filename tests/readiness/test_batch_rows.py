@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from lrs_connector.frameworks.documents import load_bundled
 from lrs_connector.store import database
 from lrs_connector.store import readiness as store
 from lrs_connector.store.queue import QueueEntry
@@ -20,7 +21,7 @@ _NOW = datetime.now(UTC)
 
 @pytest.fixture
 def target() -> str:
-    framework = store.scorer().framework
+    framework = load_bundled()
     return sorted(c.iri for c in framework.competencies.values() if c.parent is not None)[0]
 
 
@@ -59,7 +60,7 @@ def _cell(engine, learner: int, target: str) -> tuple:
 
 
 def _summed(items) -> tuple:
-    state = store.cell_state(items, datetime.now(UTC), store.scorer().model)
+    state = store.cell_state(items, datetime.now(UTC), store.configured_model())
     return state.total, state.scale, state.counted, hex(state.exact), state.low
 
 

@@ -189,9 +189,7 @@ def test_contributions_add_up_to_the_proficiency(found):
 @given(st.lists(st.floats(min_value=0.0, max_value=4.0), min_size=0, max_size=60))
 def test_quick_role_scores_equal_the_explained_ones(values):
     """The incremental path's role_scores and the explained roll-up give the same numbers."""
-    from lrs_connector.store import readiness as store
-
-    scorer = store.scorer()
+    scorer = SCORER
     targets = sorted([*scorer.framework.competencies, *scorer.framework.dimensions])
     own = {t: v for t, v in zip(targets, values, strict=False)}
     quick = scorer.role_scores(own)
@@ -205,9 +203,7 @@ def test_quick_role_scores_equal_the_explained_ones(values):
 def test_quick_role_scores_equal_the_explained_ones_for_few_targets(placed):
     """As above for what learners have: proficiency in a few targets, 0 or absent elsewhere
     (role_scores skips the terms of targets at 0)."""
-    from lrs_connector.store import readiness as store
-
-    scorer = store.scorer()
+    scorer = SCORER
     targets = sorted([*scorer.framework.competencies, *scorer.framework.dimensions])
     own = {targets[n % len(targets)]: v for n, v in placed.items()}
     quick = scorer.role_scores(own)

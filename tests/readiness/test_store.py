@@ -66,8 +66,8 @@ def test_stored_cells_score_exactly_like_the_evidence(engine, settings):
     demo.load(engine, settings, echo=lambda _: None)
     _process(engine)
     at = datetime.now(UTC)
-    scorer = store.scorer()
     with database.read(engine) as conn:
+        scorer = store.scorer(conn)
         for (learner, target), state in _cells(engine).items():
             live = store.learner_readiness(conn, learner, at)
             stored = scorer.proficiency_at(store.CellState(*state), at)
@@ -96,9 +96,9 @@ def test_voiding_a_statement_restores_exactly_the_scores_before_it(
         items = [
             i for i in store.evidence_of(conn, [learner])[learner]
         ]
+        expected = store.scorer(conn).readiness(items, at)
     assert all(i.statement_id != statement_id for i in items)
     assert without.roles != with_it.roles
-    expected = store.scorer().readiness(items, at)
     assert {r: s.score for r, s in without.roles.items()} == {
         r: s.score for r, s in expected.roles.items()
     }
@@ -106,7 +106,7 @@ def test_voiding_a_statement_restores_exactly_the_scores_before_it(
     for (owner, target), state in _cells(engine).items():
         if owner == learner:
             mine = [i for i in items if i.target == target]
-            assert store.cell_state(mine, datetime.now(UTC), store.scorer().model) == (
+            assert store.cell_state(mine, datetime.now(UTC), store.configured_model()) == (
                 store.CellState(*state)
             )
 
@@ -274,7 +274,7 @@ def test_voiding_any_statements_leaves_exactly_the_scores_of_the_rest(
     _process(engine)
 
     now = datetime.now(UTC)
-    model = store.scorer().model
+    model = store.configured_model()
     with database.read(engine) as conn:
         learners = sorted({owner for owner, _ in _cells(engine)})
         remaining = store.evidence_of(conn, learners)
@@ -285,7 +285,7 @@ def test_voiding_any_statements_leaves_exactly_the_scores_of_the_rest(
     with database.read(engine) as conn:
         for owner, items in remaining.items():
             shown = store.learner_readiness(conn, owner, now)
-            expected = store.scorer().readiness(items, now)
+            expected = store.scorer(conn).readiness(items, now)
             assert {r: (s.score, s.level) for r, s in shown.roles.items()} == {
                 r: (s.score, s.level) for r, s in expected.roles.items()
             }, owner

@@ -34,9 +34,8 @@ from flask import (
 )
 
 from lrs_connector.mapping import MappingError
-from lrs_connector.mapping import bundled as context
 from lrs_connector.store import audit as store
-from lrs_connector.store import database, evidence
+from lrs_connector.store import database, evidence, frameworks
 from lrs_connector.store import mapping as mapping_store
 from lrs_connector.store.mapping_audit import ExplainError, explain
 from lrs_connector.store.tables import processing_queue, statements
@@ -301,12 +300,13 @@ def rules_csv():
 
 
 def _competencies() -> tuple[int, list[dict[str, Any]]]:
-    framework = context.framework()
     with database.write(_engine()) as conn:
         active = _published(conn)
     fed = active.mapper.targets()
     with database.read(_engine()) as conn:
-        with_evidence = store.targets_with_evidence(conn, sorted(context.known_targets()))
+        framework = frameworks.in_force(conn)
+        targets = sorted([*framework.competencies, *framework.dimensions])
+        with_evidence = store.targets_with_evidence(conn, targets)
     rows = []
     for iri, item in [*framework.competencies.items(), *framework.dimensions.items()]:
         kind = "dimension" if iri in framework.dimensions else "competency"
@@ -436,7 +436,8 @@ def whatif():
 
 
 def _target_names() -> dict[str, str]:
-    framework = context.framework()
+    with database.read(_engine()) as conn:
+        framework = frameworks.in_force(conn)
     return {iri: item.name for iri, item in
             [*framework.competencies.items(), *framework.dimensions.items()]}
 

@@ -42,8 +42,8 @@ def page_for(learner_id: int) -> learner_view.Page | None:
     """Everything the page shows for a learner (None: unknown learner)."""
     settings = current_app.extensions["lrs_settings"]
     model = from_settings(settings)
-    scorer = readiness_store.scorer(model)
     with database.read(current_app.extensions["lrs_engine"]) as conn:
+        scorer = readiness_store.scorer(conn, model)
         found = learner_pages.learner(conn, learner_id)
         if found is None:
             return None
