@@ -7,11 +7,13 @@ as forwarded and pulled ones (validation, quarantine, deduplication by id, voidi
 order) in batches; with each batch the file's checkpoint (items consumed, outcomes) commits
 in the same transaction, so an interrupted backfill resumes after the last committed batch and
 never stores a statement twice. Rejected items (not JSON, or invalid and quarantined) are
-written to a report file, one JSON object per line with the file, the item and the reasons.
+written to a report file, one JSON object per line with the file, the item and the reasons,
+kept in step with the checkpoints (see `ReportFile`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -178,15 +180,75 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ReportFile:
+    """The rejects report, in step with the checkpoints whatever interrupts a backfill.
+
+    A batch's lines are written and fsynced before the batch commits, and the report's length
+    then commits with the batch's position (`backfill_files.report_bytes`). Written after the
+    commit, the lines of a batch interrupted between the two were lost (and a buffered file
+    lost more on SIGKILL). Written before, an interruption can only leave lines past the longest
+    length committed for this report, all of a batch that was not committed and will be read
+    again: `cut_to` drops them before a run appends, so each rejected item is there once. The
+    lock keeps two backfills from cutting each other's lines.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = str(path.resolve())
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise BackfillError(f"{path}: another backfill is writing this report") from None
+
+    def __enter__(self) -> ReportFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def append(self, entries: list[dict]) -> int:
+        """Writes the entries durably; the report's length after them."""
+        if entries:
+            view = memoryview(b"".join(orjson.dumps(e) + b"\n" for e in entries))
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        return self.size()
+
+    def cut_to(self, committed: int) -> None:
+        """Drops what an uncommitted batch wrote past `committed`, if it is only that."""
+        size = self.size()
+        if size <= committed:
+            return
+        for line in os.pread(self._fd, size - committed, committed).split(b"\n")[:-1]:
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                entry = None
+            if not isinstance(entry, dict) or "item" not in entry:
+                raise BackfillError(
+                    f"{self.path}: changed since the last backfill wrote it (its end is not "
+                    "rejected statements); pass another --report"
+                )
+        os.ftruncate(self._fd, committed)
+        os.fsync(self._fd)
+
+
 class Backfill:
-    """Backfills files into intake. `report` receives one dict per rejected item."""
+    """Backfills files into intake. `report` receives one dict per rejected item (after the
+    batch commits), or is a `ReportFile`, kept exact across interruptions."""
 
     def __init__(
         self,
         engine: Engine,
         intake: Intake,
         *,
-        report: Callable[[dict], None],
+        report: Callable[[dict], None] | ReportFile,
         source_name: str | None = None,
         batch_size: int = 1000,
         progress: Callable[[Progress], None] | None = None,
@@ -227,11 +289,29 @@ class Backfill:
         self._total_bytes = total_bytes
         self._started = time.monotonic()
         self._count = 0
+        if isinstance(self.report, ReportFile):
+            self._recover_report(self.report)
         results = []
         for number, path in enumerate(paths, start=1):
             results.append(self._file(path, number, len(paths), restart))
             self._done_bytes += path.stat().st_size
         return results
+
+    def _recover_report(self, report: ReportFile) -> None:
+        """Back to the longest length committed for the report; lengths beyond its size mean
+        it was shortened or replaced since, and no longer say where it ends."""
+        recorded = backfill_files.c.report == report.name
+        with database.write(self.engine) as conn:
+            conn.execute(
+                backfill_files.update()
+                .where(recorded, backfill_files.c.report_bytes > report.size())
+                .values(report_bytes=None)
+            )
+            committed = conn.execute(
+                sa.select(sa.func.max(backfill_files.c.report_bytes)).where(recorded)
+            ).scalar()
+            if committed is not None:
+                report.cut_to(committed)
 
     def _file(self, path: Path, number: int, files: int, restart: bool) -> FileResult:
         result = FileResult(str(path))
@@ -294,6 +374,13 @@ class Backfill:
                     )
             stored = len(outcome.stored) if outcome else 0
             duplicates = len(outcome.duplicates) if outcome else 0
+            rejected.sort(key=lambda r: r["item"])
+            durable = isinstance(self.report, ReportFile)
+            report = (
+                {"report": self.report.name, "report_bytes": self.report.append(rejected)}
+                if durable
+                else {}
+            )
             conn.execute(
                 backfill_files.update()
                 .where(backfill_files.c.fingerprint == key)
@@ -304,10 +391,12 @@ class Backfill:
                     rejected=backfill_files.c.rejected + len(rejected),
                     done=done,
                     updated_at=datetime.now(UTC),
+                    **report,
                 )
             )
-        for entry in sorted(rejected, key=lambda r: r["item"]):
-            self.report(entry)
+        if not durable:
+            for entry in rejected:
+                self.report(entry)
         result.read += len(batch)
         result.stored += stored
         result.duplicates += duplicates

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-import orjson
 
 from lrs_connector import memory
 from lrs_connector.intake.pull_cli import settings_and_engine
@@ -23,7 +22,8 @@ from lrs_connector.intake.pull_cli import settings_and_engine
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("backfill-rejected.ndjson"),
     show_default=True,
-    help="Rejected statements with their reasons, one JSON object per line (appended).",
+    help="Rejected statements with their reasons, one JSON object per line (appended; "
+    "a resumed run keeps it exact).",
 )
 @click.option("--as-source", help="Attribute the statements to this source.")
 @click.option("--batch-size", type=int, default=1000, show_default=True)
@@ -43,7 +43,7 @@ def backfill(
 
     Interrupted, it resumes where it stopped when run again with the same files.
     """
-    from lrs_connector.intake.backfill import Backfill, BackfillError, format_progress
+    from lrs_connector.intake.backfill import Backfill, BackfillError, ReportFile, format_progress
     from lrs_connector.intake.service import Intake
 
     settings, engine = settings_and_engine(ctx)
@@ -53,12 +53,8 @@ def backfill(
         line = format_progress(progress)
         click.echo(("\r" + line) if terminal else line, err=True, nl=not terminal)
 
-    with open(report_path, "ab") as report_file:
-
-        def report(entry: dict) -> None:
-            report_file.write(orjson.dumps(entry) + b"\n")
-
-        try:
+    try:
+        with ReportFile(report_path) as report:
             runner = Backfill(
                 engine,
                 Intake.from_settings(engine, settings),
@@ -69,8 +65,8 @@ def backfill(
             )
             memory.tune_for_throughput()
             results = runner.run(list(files), restart=restart)
-        except BackfillError as exc:
-            raise click.ClickException(str(exc)) from None
+    except BackfillError as exc:
+        raise click.ClickException(str(exc)) from None
     if terminal and not quiet:
         click.echo("", err=True)
     rejected = 0

@@ -63,6 +63,10 @@ backfill_files = sa.Table(
     sa.Column("duplicates", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rejected", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("done", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The rejects report (resolved path) and its length once this file's last batch committed:
+    # a report longer than every length recorded for it ends in lines of an uncommitted batch.
+    sa.Column("report", sa.Text),
+    sa.Column("report_bytes", sa.BigInteger),
     sa.Column("started_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -11,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from lrs_connector.intake import backfill as module
-from lrs_connector.intake.backfill import Backfill, BackfillError, Item, items
+from lrs_connector.intake.backfill import Backfill, BackfillError, Item, ReportFile, items
 from lrs_connector.intake.backfill_cli import backfill as backfill_command
 from lrs_connector.intake.service import Intake
 from lrs_connector.store import database
+from lrs_connector.store.pull_tables import backfill_files
 from lrs_connector.store.tables import quarantine, statements
 from tests.builders import statement, voiding
 
@@ -203,3 +206,133 @@ def test_the_cli_names_an_unknown_source(runner, tmp_path):
         [str(path), "--as-source", "nope", "--report", str(tmp_path / "r")],
     )
     assert result.exit_code == 1 and "no source named 'nope'" in result.output
+
+
+# The real CLI in a process of its own, which sends itself a real signal at an exact point:
+# just before or just after the commit of the write transaction that stored its N-th batch
+# (counted by calls to Intake.store_checked, which every batch with statements makes). No
+# sleeps, no environment switch in the code under test.
+_INTERRUPTED_CLI = """
+import os, signal, sys
+from contextlib import contextmanager
+from lrs_connector.cli import main
+from lrs_connector.intake.service import Intake
+from lrs_connector.store import database
+
+signum, batch, moment = getattr(signal, sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+args = sys.argv[4:]
+batches = 0
+real_store, real_write = Intake.store_checked, database.write
+
+def store_checked(*a, **k):
+    global batches
+    batches += 1
+    return real_store(*a, **k)
+
+@contextmanager
+def write(engine):
+    before = batches
+    with real_write(engine) as conn:
+        yield conn
+        if moment == "before" and before < batches == batch:
+            os.kill(os.getpid(), signum)
+    if moment == "after" and before < batches == batch:
+        os.kill(os.getpid(), signum)
+
+Intake.store_checked, database.write = store_checked, write
+main(["backfill", *args])
+"""
+
+
+def export_files(tmp_path: Path) -> tuple[list[Path], set[str], list[tuple[str, int]]]:
+    """A gzip JSON array and an NDJSON file of 1,500 items each, every 50th invalid and one
+    not JSON: (the files, the valid ids, the (file, item) of each rejected item)."""
+    valid, rejected, files = set(), [], []
+    for name, gz in (("a.json.gz", True), ("b.ndjson", False)):
+        path = tmp_path / name
+        raws = []
+        for position in range(1, 1501):
+            if position == 777:
+                raws.append(b"not json")
+            elif position % 50 == 0:
+                raws.append(orjson.dumps(statement(object={"id": "course-12"})))
+            else:
+                good = statement()
+                valid.add(good["id"])
+                raws.append(orjson.dumps(good))
+                continue
+            rejected.append((str(path), position))
+        content = b"[" + b",\n".join(raws) + b"]" if gz else b"\n".join(raws) + b"\n"
+        files.append(write(path, content, gz))
+    return files, valid, rejected
+
+
+@pytest.mark.parametrize(
+    ("signal", "batch", "moment", "report_option", "committed"),
+    [
+        # in the NDJSON file, the gzip one (8 batches) done: batch 11's rejects in flight
+        ("SIGKILL", 11, "before", True, 1500 + 2 * 200),
+        # in the gzip file, batch 3 just committed: its rejects must be in the report already
+        ("SIGINT", 3, "after", False, 3 * 200),
+    ],
+    ids=["sigkill-before-commit", "sigint-after-commit"],
+)
+def test_an_interrupted_backfill_reports_each_rejected_item_once(
+    runner, engine, tmp_path, signal, batch, moment, report_option, committed
+):
+    files, valid, expected = export_files(tmp_path)
+    report = tmp_path / ("rejected.ndjson" if report_option else "backfill-rejected.ndjson")
+    report.write_bytes(b'{"from": "an earlier backfill"}\n')  # appended to, kept
+    args = [*map(str, files), "--batch-size", "200", "--quiet"]
+    args += ["--report", str(report)] if report_option else []
+    killed = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_CLI, signal, str(batch), moment, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == (-9 if signal == "SIGKILL" else 1), killed.stderr
+    with database.read(engine) as conn:
+        positions, rejects = conn.execute(
+            sa.select(
+                sa.func.sum(backfill_files.c.position), sa.func.sum(backfill_files.c.rejected)
+            )
+        ).one()
+    assert positions == committed
+    in_flight = len(report.read_bytes().splitlines()) - 1 - rejects
+    assert in_flight == (4 if moment == "before" else 0)  # a batch holds 4 invalid statements
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "lrs_connector", "backfill", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [orjson.loads(line) for line in report.read_bytes().splitlines()]
+    assert lines[0] == {"from": "an earlier backfill"}
+    assert sorted((e["file"], e["item"]) for e in lines[1:]) == sorted(expected)
+    assert set(stored(engine)) == valid
+    with database.read(engine) as conn:
+        held = conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar()
+    assert held == len(expected) - 2  # all but the two items that are not JSON
+
+
+def test_a_report_is_cut_back_only_to_what_an_uncommitted_batch_wrote(tmp_path):
+    path = tmp_path / "rejected.ndjson"
+    with ReportFile(path) as report:
+        committed = report.append([{"item": 1}])
+        report.append([{"item": 7}, {"item": 9}])
+        with open(path, "ab") as torn:
+            torn.write(b'{"item": 1')
+        with pytest.raises(BackfillError, match="another backfill is writing this report"):
+            ReportFile(path)
+        report.cut_to(committed)
+        assert path.read_bytes() == b'{"item":1}\n'
+        with open(path, "ab") as edited:
+            edited.write(b"a note of the user's\n")
+        with pytest.raises(BackfillError, match="changed since the last backfill wrote it"):
+            report.cut_to(committed)
+        assert path.read_bytes().endswith(b"a note of the user's\n")
