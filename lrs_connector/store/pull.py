@@ -68,13 +68,33 @@ class PullSource:
     pulled_total: int
 
     def as_dict(self) -> dict:
-        """For `pull-sources list` and the admin console: the password reference, never a
-        password."""
+        """For `pull-sources list` (run by whoever holds the database): the password
+        reference, never a password. The admin API and console show `status()`."""
         out = {}
         for name in self.__slots__:
             value = getattr(self, name)
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
+
+    def status(self) -> dict:
+        """For the admin API and console, where auditors read it: the set-up and the latest
+        outcomes, without the username, the password reference or the `more` link (an LRS
+        may put a token in it). `failing` while the latest attempt failed (`last_error`
+        stays after a success, for the record)."""
+        out = {name: getattr(self, name) for name in STATUS_FIELDS}
+        out["failing"] = self.failures > 0
+        out["resuming"] = self.chain_more is not None
+        out["pulling"] = self.lease_owner is not None
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
+
+
+#: What `PullSource.status()` shows of a row; everything else of it stays out.
+STATUS_FIELDS = (
+    "name", "endpoint", "xapi_version", "enabled", "interval_seconds", "timeout_seconds",
+    "lookback_seconds", "page_size", "filters", "source_name", "created_at", "cursor_stored",
+    "last_attempt_at", "last_success_at", "last_error", "last_error_at", "failures",
+    "next_attempt_at", "pulled_total",
+)
 
 
 def _row(row) -> PullSource:
@@ -197,6 +217,12 @@ def by_id(conn: Connection, pull_id: int) -> PullSource:
 
 def list_all(conn: Connection) -> list[PullSource]:
     return [_row(r) for r in conn.execute(_select().order_by(pull_sources.c.name))]
+
+
+def page(conn: Connection, *, after: str = "", limit: int = 100) -> list[PullSource]:
+    """Keyset page in name order (for the admin API and console): pass the last name seen."""
+    query = _select().where(pull_sources.c.name > after).order_by(pull_sources.c.name)
+    return [_row(r) for r in conn.execute(query.limit(limit))]
 
 
 def set_enabled(conn: Connection, name: str, enabled: bool) -> PullSource:

@@ -1,4 +1,5 @@
-"""Admin API for intake: sources and the quarantine. Reads need the auditor role, changes admin."""
+"""Admin API for intake: sources, pull sources and the quarantine. Reads need the auditor role,
+changes admin."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from lrs_connector.store import database, quarantine
+from lrs_connector.store import pull as pull_store
 from lrs_connector.store.holders import SOURCES, HolderError
 from lrs_connector.web import schemas as s
 from lrs_connector.web.access import require_role
@@ -15,6 +17,7 @@ from lrs_connector.web.params import after_cursor, cursor_page, operation
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 SOURCES_TAG = ("sources",)
+PULL_SOURCES_TAG = ("pull-sources",)
 QUARANTINE_TAG = ("quarantine",)
 
 
@@ -82,6 +85,36 @@ def _with_secret(out: dict, new) -> dict:
     out["secret"] = new.secret
     out["bearer_token"] = new.bearer_token
     return out
+
+
+@bp.get("/pull-sources")
+@require_role("auditor")
+@operation(query=s.PullSourcesQuery, responses={200: s.PullSourcePage}, tags=PULL_SOURCES_TAG)
+def list_pull_sources(query: dict[str, Any]):
+    """LRSs the connector polls, by name: cursor, last success, last error, next attempt.
+
+    Never a credential: no username, password reference or `more` link.
+    """
+    after = after_cursor("pull-sources", query.get("cursor"), str, "")
+    with database.read(_engine()) as conn:
+        rows = pull_store.page(conn, after=after, limit=query["limit"] + 1)
+    rows, links = cursor_page(rows, limit=query["limit"], kind="pull-sources",
+                              key=lambda p: p.name)
+    return jsonify({"pull_sources": [p.status() for p in rows], **links})
+
+
+@bp.get("/pull-sources/<name>")
+@require_role("auditor")
+@operation(path=s.PullSourcePath, responses={200: s.PullSource}, errors=(404,),
+           tags=PULL_SOURCES_TAG)
+def show_pull_source(name: str):
+    """One pull source: its set-up and latest outcomes, never a credential."""
+    try:
+        with database.read(_engine()) as conn:
+            found = pull_store.get(conn, name)
+    except pull_store.PullSourceError as exc:
+        raise ApiError(404, "not-found", str(exc), field="path.name") from None
+    return jsonify(found.status())
 
 
 @bp.get("/quarantine")

@@ -51,6 +51,7 @@ _ERRORS = {
 #: Tags in the order the reference page shows them (operations name theirs with `tags=`).
 TAGS = (
     ("sources", "LRSs and emitters that send statements, and their credentials"),
+    ("pull-sources", "LRSs the connector polls: set-up, cursor, last error (no credentials)"),
     ("quarantine", "Forwarded statements held back as invalid"),
     ("frameworks", "Competency frameworks (native or 1EdTech CASE)"),
     ("learners", "Learners and their identities"),

@@ -120,6 +120,58 @@ class ToggleSourcePath(SourcePath):
     action = fields.String(required=True, validate=validate.OneOf(["enable", "disable"]))
 
 
+PullSourcesQuery = PageQuery
+
+
+class PullSource(Answer):
+    """A pull source's set-up and latest outcomes (never its credentials)."""
+
+    name = fields.String(required=True)
+    endpoint = fields.String(required=True, metadata={"description": "the LRS's xAPI base URL"})
+    xapi_version = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    interval_seconds = fields.Float(required=True)
+    timeout_seconds = fields.Float(required=True)
+    lookback_seconds = fields.Float(required=True)
+    page_size = fields.Integer(required=True)
+    filters = fields.Dict(required=True, metadata={"description": "sent to the LRS as query "
+                                                                  "parameters"})
+    source_name = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "the source pulled statements are attributed to"},
+    )
+    created_at = fields.String(required=True)
+    cursor_stored = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "newest `stored` of the last complete pull"},
+    )
+    last_attempt_at = fields.String(required=True, allow_none=True)
+    last_success_at = fields.String(required=True, allow_none=True)
+    last_error = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "the latest failure (kept after a success), as reported by "
+                                 "the LRS or the network; at most 1,000 characters"},
+    )
+    last_error_at = fields.String(required=True, allow_none=True)
+    failures = fields.Integer(required=True, metadata={"description": "failed attempts in a row"})
+    failing = fields.Boolean(required=True, metadata={"description": "the latest attempt "
+                                                                     "failed"})
+    next_attempt_at = fields.String(required=True, allow_none=True)
+    pulled_total = fields.Integer(required=True)
+    resuming = fields.Boolean(required=True, metadata={"description": "a pull stopped mid-way "
+                                                                      "and resumes"})
+    pulling = fields.Boolean(required=True, metadata={"description": "a process holds the "
+                                                                     "lease now"})
+
+
+class PullSourcePage(Page):
+    pull_sources = fields.List(fields.Nested(PullSource), required=True)
+
+
+class PullSourcePath(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+
+
 class QuarantineQuery(PageQuery):
     status = fields.String(
         load_default="held", validate=validate.OneOf([*quarantine.STATUSES, "all"])

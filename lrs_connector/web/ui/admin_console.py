@@ -1,5 +1,6 @@
-"""The admin console (`/console/admin/…`): sources, LMS targets and their checks, the outbox and
-its dead letters, learners a target could not match, and learner merges.
+"""The admin console (`/console/admin/…`): sources, pull sources and their errors, LMS targets
+and their checks, the outbox and its dead letters, learners a target could not match, and
+learner merges.
 
 Auditors may read the lists; every change needs the admin role and goes through a form POST
 with the session's CSRF token (`security.py`). Bad input answers with a page saying what to
@@ -27,6 +28,7 @@ from flask import (
 from lrs_connector.learners import parse_alias
 from lrs_connector.store import console_admin, database, outbox
 from lrs_connector.store import learners as learner_store
+from lrs_connector.store import pull as pull_store
 from lrs_connector.store.holders import SOURCES, HolderError
 from lrs_connector.web.ui import security
 
@@ -196,6 +198,25 @@ def toggle_source():
           + ("" if source.enabled else " Its statements are refused until it is enabled again."),
           "success")
     return redirect(url_for(".sources"))
+
+
+# --- pull sources ------------------------------------------------------------------------------
+
+
+@bp.get("/pull-sources")
+@security.require_account("auditor")
+def pull_sources():
+    """Callers: signed-in auditors and admins. LRSs the connector polls, by name (keyset pages
+    of 50): cursor, last success, and for a failing one its error, since when, how many
+    attempts in a row and the next attempt. Never a credential (`PullSource.status()`)."""
+    raw = request.args.get("after", "")[:100]
+    with database.read(_engine()) as conn:
+        rows = pull_store.page(conn, after=raw, limit=PAGE_SIZE + 1)
+    more = len(rows) > PAGE_SIZE
+    rows = [p.status() for p in rows[:PAGE_SIZE]]
+    return _render("admin_pull_sources.html", rows=rows, after=raw,
+                   next_after=rows[-1]["name"] if more else None,
+                   failing=[p for p in rows if p["failing"]])
 
 
 # --- LMS targets -------------------------------------------------------------------------------
