@@ -17,20 +17,30 @@ What real LRSs do, and what this client makes of it:
 * `ascending` is honoured the wrong way round by some (Ralph); the puller never relies on
   the order, see lrs_connector/intake/pull.py.
 Answers are read with a size bound, and a `more` link to another host is refused so the
-credentials are never sent elsewhere.
+credentials are never sent elsewhere (`https://h/` and `https://H:443/` are the same host).
+
+The timeout bounds each page request as a whole (connecting, the headers, the body), not each
+socket read as `requests` does: a server dribbling its answer a byte at a time would otherwise
+hold a pull for as long as it likes, beyond the source's lease (see _Deadline).
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import ProxyManager, connection, connectionpool
 
 MAX_PAGE_BYTES = 64 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class LRSError(Exception):
@@ -72,6 +82,8 @@ class LRSClient:
     ) -> None:
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self.session = session or requests.Session()
+        for prefix in ("http://", "https://"):  # the deadline needs the connections' sockets
+            self.session.mount(prefix, _DeadlineAdapter())
         self.session.headers.update(
             {"X-Experience-API-Version": version, "Accept": "application/json"}
         )
@@ -79,7 +91,7 @@ class LRSClient:
             self.session.auth = (username, password)
         self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
         self.max_page_bytes = max_page_bytes
-        self._origin = _origin(self.endpoint)
+        self._origin = origin(self.endpoint)
 
     def first_url(self, since: datetime | None, limit: int, filters: dict) -> str:
         params: dict = {"limit": str(limit), "ascending": "true"}
@@ -94,18 +106,24 @@ class LRSClient:
 
     def fetch(self, url: str) -> Page:
         """One page. Raises LRSError for anything but a readable statement result."""
-        if _origin(url) != self._origin:
+        if origin(url) != self._origin:
             raise LRSError(f"refusing to follow a link to another server: {_safe(url)}")
+        timed_out = f"no answer within {self.timeout[1]:g} s from {_safe(url)}"
+        deadline = _Deadline(self.timeout[1])
         try:
-            with self.session.get(url, timeout=self.timeout, stream=True) as response:
+            with deadline, self.session.get(url, timeout=self.timeout, stream=True) as response:
                 status = response.status_code
                 body = self._read(response) if status == 200 else b""
         except requests.Timeout:
-            raise LRSError(f"no answer within {self.timeout[1]:g} s from {_safe(url)}") from None
-        except requests.ConnectionError as exc:
-            raise LRSError(f"cannot connect to {_safe(url)}: {_reason(exc)}") from None
+            raise LRSError(timed_out) from None
         except requests.RequestException as exc:
+            if deadline.expired:  # the deadline shut the connection down
+                raise LRSError(timed_out) from None
+            if isinstance(exc, requests.ConnectionError):
+                raise LRSError(f"cannot connect to {_safe(url)}: {_reason(exc)}") from None
             raise LRSError(f"request to {_safe(url)} failed: {_reason(exc)}") from None
+        if deadline.expired:  # an answer without a length may look complete when cut short
+            raise LRSError(timed_out)
         if status != 200:
             raise LRSError(_status_message(status, url), status)
         return self._page(url, body)
@@ -145,9 +163,122 @@ class LRSClient:
         return Page(url, statements, None if following == url else following)
 
 
-def _origin(url: str) -> tuple[str, str]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port, as compared to keep credentials on the LRS's server: case and
+    an explicit default port make no difference (`https://H:443/` is `https://h/`)."""
     parts = urlsplit(url)
-    return parts.scheme, parts.netloc.rpartition("@")[2].lower()
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a port: never equal to the endpoint's
+        return scheme, parts.netloc.lower(), -1
+    return scheme, (parts.hostname or ""), port or DEFAULT_PORTS.get(scheme)
+
+
+class _Deadline:
+    """Ends one request when its time is up, however slowly the server answers.
+
+    `requests` applies its read timeout to each socket read, so a server sending a byte now
+    and then never trips it. Here a timer shuts down the request's sockets at the deadline;
+    the blocked read then returns at once and the request fails. The sockets are those the
+    request connects or reuses (_DeadlineAdapter's connections register them). Name lookup
+    is not interruptible; the resolver's own timeouts bound it.
+    """
+
+    _current = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._over = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _Deadline._current.active = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._over = True
+            self._sockets.clear()
+        _Deadline._current.active = None
+
+    @classmethod
+    def watch(cls, sock: socket.socket | None) -> None:
+        active = getattr(cls._current, "active", None)
+        if active is None or sock is None:
+            return
+        with active._lock:
+            if active._over:
+                return
+            active._sockets.append(sock)
+            if active.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watched:
+    """Registers the connection's socket with the current deadline, new or reused."""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _Deadline.watch(self.sock)
+
+    def request(self, *args, **kwargs) -> None:
+        _Deadline.watch(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+# Named as urllib3's own: the names appear in the error messages admins read.
+class HTTPConnection(_Watched, connection.HTTPConnection):
+    pass
+
+
+class HTTPSConnection(_Watched, connection.HTTPSConnection):
+    pass
+
+
+class HTTPConnectionPool(connectionpool.HTTPConnectionPool):
+    ConnectionCls = HTTPConnection
+
+
+class HTTPSConnectionPool(connectionpool.HTTPSConnectionPool):
+    ConnectionCls = HTTPSConnection
+
+
+_POOLS = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections (direct or through an HTTP proxy) obey _Deadline."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is ProxyManager:  # SOCKS proxies keep their own pools
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 def _safe(url: str) -> str:

@@ -215,14 +215,29 @@ class Puller:
         once: bool = False,
         on_result: Callable[[PullResult], None] | None = None,
     ) -> list[PullResult]:
-        """Pull due sources until `stop` is set; with `once`, pull each enabled source (or the
-        one named) now, once, and return."""
+        """Pull due sources (all enabled ones, or only the one named) until `stop` is set; with
+        `once`, pull each enabled source (or the one named) now, once, and return.
+
+        An unknown or disabled `name` raises PullSourceError at once rather than leaving a
+        loop that would never pull anything; disabled later, the source is simply not due."""
         results: list[PullResult] = []
+        named: int | None = None
+        if name is not None:
+            with database.read(self.engine) as conn:
+                found = sources.get(conn, name)
+            if not found.enabled:
+                raise sources.PullSourceError(f"pull source {name!r} is disabled")
+            named = found.id
         while not stop.is_set():
             with database.read(self.engine) as conn:
-                ids = sources.due(conn, datetime.now(UTC), name=name if once else None)
-                if once and name is None:
-                    ids = [s.id for s in sources.list_all(conn) if s.enabled]
+                if once:
+                    ids = sources.due(conn, datetime.now(UTC), name=name)
+                    if name is None:
+                        ids = [s.id for s in sources.list_all(conn) if s.enabled]
+                else:
+                    ids = sources.due(conn, datetime.now(UTC))
+                    if named is not None:
+                        ids = [pull_id for pull_id in ids if pull_id == named]
             for pull_id in ids:
                 if stop.is_set():
                     break
@@ -232,16 +247,19 @@ class Puller:
                     on_result(result)
             if once:
                 break
-            stop.wait(self._idle_seconds())
+            stop.wait(self._idle_seconds(named))
         return results
 
-    def _idle_seconds(self) -> float:
-        """Until the next source is due, at most IDLE_SECONDS (new sources are seen soon)."""
+    def _idle_seconds(self, named: int | None = None) -> float:
+        """Until the next source (or the named one) is due, at most IDLE_SECONDS (new sources
+        are seen soon)."""
         with database.read(self.engine) as conn:
             pending = [
                 s.next_attempt_at
                 for s in sources.list_all(conn)
-                if s.enabled and s.next_attempt_at is not None
+                if s.enabled
+                and s.next_attempt_at is not None
+                and (named is None or s.id == named)
             ]
         if not pending:
             return IDLE_SECONDS
@@ -286,6 +304,12 @@ def _holder(source: sources.PullSource) -> Holder:
 
 
 def _lease_seconds(source: sources.PullSource) -> float:
+    """How long a claim or a page commit holds the source. Each page request ends within the
+    source's timeout, connecting and a dribbling server included (LRSClient's deadline), and
+    each committed page renews the lease; between two renewals there are at most two requests
+    (an expired `more` link, then the first page again) and the checking of one page. Four
+    timeouts, and never less than two minutes, leaves room for that, so a live puller keeps
+    its lease and only a stalled or crashed one is taken over."""
     return max(120.0, 4 * source.timeout_seconds)
 
 

@@ -168,15 +168,12 @@ _simple("reset", store.reset_cursor, "Pull everything again from the start (no d
 @click.pass_context
 def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
          metrics_port: int | None):
-    """Poll the pull sources (all enabled ones, or SOURCE) for new statements."""
+    """Poll the pull sources (all enabled ones, or only SOURCE) for new statements."""
     from lrs_connector import logs
     from lrs_connector.intake.pull import Puller
 
     settings, engine = settings_and_engine(ctx)
-    if not once:  # a long-running poller logs like the web service does
-        logs.configure(settings.log_level, settings.log_format)
-        worker_metrics.start(metrics_host, metrics_port)
-    if source is not None:
+    if source is not None:  # refused before anything starts, with or without --once
         with database.read(engine) as conn:
             try:
                 found = store.get(conn, source)
@@ -184,6 +181,9 @@ def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
                 raise click.ClickException(str(exc)) from None
         if not found.enabled:
             raise click.ClickException(f"pull source {source!r} is disabled")
+    if not once:  # a long-running poller logs like the web service does
+        logs.configure(settings.log_level, settings.log_format)
+        worker_metrics.start(metrics_host, metrics_port)
     puller = Puller.from_settings(engine, settings)
     stop = threading.Event()
     failed = []
@@ -205,6 +205,8 @@ def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
     checkpoints = None if once else database.checkpoint_in_background(engine)
     try:
         results = puller.run(stop, name=source, once=once, on_result=report)
+    except store.PullSourceError as exc:  # removed or disabled since the check above
+        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         stop.set()
         return

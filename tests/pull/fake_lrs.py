@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
+import time
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
@@ -53,11 +56,22 @@ class FakeRalph:
         self.fail_next: list[tuple[int, bytes]] = []  # (status, body) answered first
         # Called with the request number (1, 2, …); may return a (status, body) to answer.
         self.on_request = None
+        # Absolute `more` links on this origin (e.g. "https://lrs.test:443"), as LRSs other
+        # than Ralph give them, instead of Ralph's relative ones.
+        self.more_origin: str | None = None
 
     def install(self, mock: responses.RequestsMock) -> None:
+        """Answer requests to the base URL, with or without an explicit default port."""
+        parts = urlsplit(self.base)
         mock.add_callback(
             responses.GET,
-            re.compile(re.escape(self.base + "statements") + r"/?(\?.*)?$"),
+            re.compile(
+                re.escape(f"{parts.scheme}://{parts.netloc}")
+                + r"(:(80|443))?"
+                + re.escape(parts.path + "statements")
+                + r"/?(\?.*)?$",
+                re.IGNORECASE,
+            ),
             callback=self._answer,
         )
 
@@ -98,8 +112,61 @@ class FakeRalph:
         body: dict = {}
         if limit and len(page) == limit:
             query.update(pit_id="None", search_after=page[-1]["id"])
-            body["more"] = urlsplit(request.url).path + "?" + urlencode(query)
+            body["more"] = (self.more_origin or "") + urlsplit(request.url).path + "?" + urlencode(
+                query
+            )
         if query.get("ascending") == "true":
             page.reverse()
         body["statements"] = page
         return 200, {"content-type": "application/json"}, orjson.dumps(body)
+
+
+ANSWER = b'{"statements": [], "more": ""}' + b" " * 200
+
+
+class DribblingLRS:
+    """A real server on 127.0.0.1 that sends its (valid, empty) statement result one byte
+    every `delay` seconds: every single read is quick, the whole answer takes minutes.
+    `headers_too`: the status line and headers dribble as well, else only the body does;
+    `length`: whether the body's length is announced (without, it ends when the server
+    closes, so a cut-short answer can look complete)."""
+
+    def __init__(self, delay: float = 0.05, headers_too: bool = True, length: bool = True):
+        self.delay = delay
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if length else "HTTP/1.0"
+
+            def do_GET(self) -> None:
+                outer.requests += 1
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                if length:
+                    head += b"Content-Length: %d\r\n" % len(ANSWER)
+                head += b"Connection: close\r\n\r\n"
+                slow = head + ANSWER if headers_too else ANSWER
+                try:
+                    if not headers_too:
+                        self.wfile.write(head)
+                    for i in range(len(slow)):
+                        self.wfile.write(slow[i : i + 1])
+                        time.sleep(outer.delay)
+                except OSError:  # the client gave up
+                    pass
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/xAPI/"
+
+    def __enter__(self) -> DribblingLRS:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

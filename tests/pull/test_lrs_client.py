@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
 import requests
 import responses
 
-from lrs_connector.intake.lrs_client import LRSClient, LRSError, format_since
+from lrs_connector.intake.lrs_client import LRSClient, LRSError, format_since, origin
 from tests.pull.fake_lrs import (
     BASE,
     RECORDED_401,
     RECORDED_EMPTY_PAGE,
     RECORDED_FIRST_PAGE,
     STATEMENTS,
+    DribblingLRS,
 )
 
 
@@ -84,6 +86,68 @@ def test_a_more_link_to_another_server_is_refused(mock):
     with pytest.raises(LRSError, match="another server"):
         client().fetch(page.more)
     assert len(mock.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://lrs.test/xapi/statements", "https://lrs.test:443/xapi/statements?more=x"),
+        ("http://lrs.test/xapi/", "http://lrs.test:80/xapi/statements"),
+        ("HTTPS://LRS.Test/xapi/", "https://lrs.test/xapi/"),
+        ("http://127.0.0.1:8100/xAPI/", "http://127.0.0.1:8100/other"),
+        ("https://[::1]/xapi/", "https://[::1]:443/xapi/"),
+    ],
+)
+def test_the_same_server_is_recognised_however_written(a, b):
+    assert origin(a) == origin(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://lrs.test/xapi/", "http://lrs.test/xapi/"),
+        ("https://lrs.test/xapi/", "https://lrs.test:80/xapi/"),
+        ("http://lrs.test/xapi/", "http://lrs.test:443/xapi/"),
+        ("http://lrs.test:8100/xapi/", "http://lrs.test:8101/xapi/"),
+        ("https://lrs.test/xapi/", "https://lrs.test.evil.test/xapi/"),
+        ("https://lrs.test/xapi/", "https://lrs.test:notaport/xapi/"),
+    ],
+)
+def test_another_scheme_port_or_host_is_another_server(a, b):
+    assert origin(a) != origin(b)
+
+
+def test_an_absolute_more_link_with_the_default_port_is_followed(mock):
+    endpoint = "https://lrs.test/xAPI/"
+    following = "https://LRS.test:443/xAPI/statements?more=abc"
+    mock.get(endpoint + "statements", json={"statements": [{"id": "a"}], "more": following})
+    mock.get(following, json={"statements": [{"id": "b"}]})
+    lrs = LRSClient(endpoint)
+    page = lrs.fetch(endpoint + "statements")
+    assert page.more == following
+    assert lrs.fetch(page.more).statements == [{"id": "b"}]
+
+
+@pytest.mark.parametrize(
+    ("headers_too", "length"),
+    [(True, True), (False, True), (False, False)],
+    ids=["headers", "body", "body-without-length"],
+)
+def test_a_server_dribbling_its_answer_is_cut_off_at_the_timeout(headers_too, length):
+    """Each byte comes well within the read timeout; the whole answer would take 12 s."""
+    with DribblingLRS(delay=0.05, headers_too=headers_too, length=length) as lrs:
+        started = time.monotonic()
+        with pytest.raises(LRSError, match=r"no answer within 1 s from http://127\.0\.0\.1"):
+            LRSClient(lrs.base, timeout=1).fetch(lrs.base + "statements")
+        elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 2.0
+    assert lrs.requests == 1
+
+
+def test_a_slow_but_complete_answer_within_the_timeout_is_read():
+    with DribblingLRS(delay=0.0005) as lrs:
+        page = LRSClient(lrs.base, timeout=10).fetch(lrs.base + "statements")
+    assert page.statements == [] and page.more is None
 
 
 def test_refused_credentials_are_named_as_such(mock):

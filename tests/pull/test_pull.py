@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +19,7 @@ from lrs_connector.store import statements as store
 from lrs_connector.store.pull_tables import pull_sources
 from lrs_connector.store.tables import quarantine, statements
 from tests.builders import statement, voiding
-from tests.pull.fake_lrs import BASE, FakeRalph
+from tests.pull.fake_lrs import BASE, DribblingLRS, FakeRalph
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -270,6 +271,23 @@ def test_repeated_failures_back_off_up_to_the_maximum():
     assert 810 <= backoff_seconds(60, 10, 900) <= 900
 
 
+def test_failures_through_the_puller_wait_longer_each_time_up_to_the_maximum(
+    engine, ralph, source, settings
+):
+    add(ralph, 1)
+    ralph.on_request = lambda n: (503, b"Service Unavailable")
+    puller = Puller(engine, Intake.from_settings(engine, settings), max_backoff=300)
+    waits = []
+    for _ in range(5):
+        assert puller.pull(source.id).error
+        after = state(engine)
+        waits.append((after.next_attempt_at - after.last_error_at).total_seconds())
+    assert after.failures == 5
+    # interval 60 s, doubling, capped at 300 s (each less up to 10 % jitter)
+    for wait, full in zip(waits, [60, 120, 240, 300, 300], strict=True):
+        assert 0.9 * full <= wait <= full
+
+
 def test_a_source_being_pulled_elsewhere_is_skipped(engine, ralph, source, settings):
     now = datetime.now(UTC)
     with database.write(engine) as conn:
@@ -306,6 +324,79 @@ def test_run_once_pulls_every_enabled_source(engine, ralph, source, puller):
     add(ralph, 2)
     results = puller.run(threading.Event(), once=True)
     assert [r.source for r in results] == ["ralph"]
+
+
+def test_run_with_a_name_polls_only_that_source_until_stopped(engine, ralph, puller):
+    with database.write(engine) as conn:
+        for name in ("alpha", "beta"):
+            pull_store.add(conn, name, BASE, username="lrsuser",
+                           password_ref="env:TEST_RALPH_PASSWORD")
+    add(ralph, 2)
+    stop = threading.Event()
+    results: list = []
+    loop = threading.Thread(target=puller.run, args=(stop,),
+                            kwargs={"name": "beta", "on_result": results.append})
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # time enough to pull any other due source
+    finally:
+        stop.set()
+        loop.join(10)
+    assert [r.source for r in results] == ["beta"] and results[0].stored == 2
+    assert state(engine, "alpha").last_attempt_at is None
+    assert state(engine, "beta").next_attempt_at > datetime.now(UTC)
+
+
+@pytest.mark.parametrize("once", [False, True], ids=["loop", "once"])
+def test_run_with_an_unknown_or_disabled_name_is_refused(engine, source, puller, once):
+    """Refused at once: a loop would otherwise wait for a source that is never due."""
+    stop = threading.Event()
+    threading.Timer(2, stop.set).start()  # ends a loop that was not refused
+    with pytest.raises(pull_store.PullSourceError, match="no pull source named 'nope'"):
+        puller.run(stop, name="nope", once=once)
+    with database.write(engine) as conn:
+        pull_store.set_enabled(conn, "ralph", False)
+    with pytest.raises(pull_store.PullSourceError, match="pull source 'ralph' is disabled"):
+        puller.run(stop, name="ralph", once=once)
+    stop.set()
+
+
+def test_a_dribbling_lrs_fails_the_pull_at_the_timeout_and_the_cursor_stays(engine, puller):
+    lrs = DribblingLRS(delay=0.05)
+    with database.write(engine) as conn:
+        slow = pull_store.add(conn, "slow", lrs.base, timeout_seconds=1)
+        conn.execute(pull_sources.update().values(cursor_stored=T0))
+    with lrs:
+        started = time.monotonic()
+        result = puller.pull(slow.id)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3  # the whole answer would take 12 s
+    assert result.error == f"no answer within 1 s from {lrs.base}statements"
+    after = state(engine, "slow")
+    assert after.last_error == result.error and after.failures == 1
+    assert after.cursor_stored == T0 and after.chain_more is None
+    assert after.lease_owner is None and after.next_attempt_at > after.last_error_at
+
+
+def test_absolute_more_links_with_the_default_port_are_followed(engine, puller, monkeypatch):
+    """As Learning Locker-like LRSs give them: `https://lrs.test:443/…` for an endpoint without
+    a port (one server, written two ways)."""
+    monkeypatch.setenv("TEST_RALPH_PASSWORD", "lrspass")
+    fake = FakeRalph(max_hits=3, base="https://lrs.test/xAPI/")
+    fake.more_origin = "https://LRS.test:443"
+    sent = add(fake, 7)
+    with database.write(engine) as conn:
+        source = pull_store.add(conn, "ll", fake.base, username="lrsuser",
+                                password_ref="env:TEST_RALPH_PASSWORD", page_size=3)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake.install(mock)
+        result = puller.pull(source.id)
+    assert result.error is None and result.pages == 3
+    assert fake.requests[1].startswith("https://lrs.test:443/xAPI/statements?")
+    assert stored_ids(engine) == {s["id"] for s in sent}
 
 
 def test_the_embedded_puller_pulls_due_sources_until_stopped(engine, ralph, source, settings):

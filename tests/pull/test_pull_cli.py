@@ -113,8 +113,11 @@ def test_a_failing_pull_exits_non_zero_and_list_shows_the_error(cli):
     assert "FAILING x1" in cli(pull_sources, "list").output
 
 
-def test_pulling_an_unknown_or_disabled_source_is_refused(cli):
-    assert "no pull source named 'x'" in cli(pull, "x", "--once").output
+@pytest.mark.parametrize("once", [["--once"], []], ids=["once", "loop"])
+def test_pulling_an_unknown_or_disabled_source_is_refused(cli, once):
+    unknown = cli(pull, "x", *once)
+    assert unknown.exit_code == 1 and "no pull source named 'x'" in unknown.output
     add_ralph(cli)
     cli(pull_sources, "disable", "ralph")
-    assert "pull source 'ralph' is disabled" in cli(pull, "ralph", "--once").output
+    disabled = cli(pull, "ralph", *once)
+    assert disabled.exit_code == 1 and "pull source 'ralph' is disabled" in disabled.output
