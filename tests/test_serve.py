@@ -11,13 +11,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 import requests
 import sqlalchemy as sa
@@ -153,6 +157,65 @@ def test_tincan_client_posts_and_reads_back(server, database_url):
     # The processor's own process counts them where serve's /metrics adds counters up (just
     # after its commit).
     assert until(lambda: _processed(base).get("stored") == 2, 10), _processed(base)
+
+
+class _StatementsLRS(ThreadingHTTPServer):
+    """An LRS's Statements API on 127.0.0.1: one page with `statements`, then nothing new."""
+
+    def __init__(self, statements: list[dict]) -> None:
+        self.statements = statements
+        self.asked: list[str] = []
+        super().__init__(("127.0.0.1", 0), _StatementsPage)
+
+
+class _StatementsPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.asked.append(self.path)
+        since = parse_qs(urlsplit(self.path).query).get("since")
+        page = [] if since else self.server.statements
+        body = orjson.dumps({"statements": page, "more": ""})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_serve_polls_the_configured_lrs_sources(database_url, tmp_path):
+    """The embedded puller (on by default) pulls a configured source into the store, and the
+    embedded processor maps what it pulled."""
+    stored = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+    statements = [dict(s, id=str(uuid.uuid4()), stored=stored) for s in demo.statements()[:30]]
+    lrs = _StatementsLRS(statements)
+    thread = threading.Thread(target=lrs.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    env = _environment(database_url, tmp_path, _free_port())
+    subprocess.run(
+        [sys.executable, "-m", "lrs_connector", "pull-sources", "add", "upstream", "--endpoint",
+         f"http://127.0.0.1:{lrs.server_port}/xapi/", "--interval", "1"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    engine = sa.create_engine(database_url)
+
+    def count(table: str) -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+
+    try:
+        with serving(database_url, tmp_path):
+            assert until(lambda: count("statements") == len(statements), 30), count("statements")
+            assert until(lambda: count("processing_queue") == 0 and count("evidence") > 0, 30)
+            assert until(lambda: len(lrs.asked) >= 2, 10), lrs.asked  # again, from its cursor
+        with engine.connect() as conn:
+            vias = conn.execute(sa.text("SELECT DISTINCT received_via FROM statements")).scalars()
+            assert list(vias) == ["pull"]
+        assert "since=" not in lrs.asked[0] and "since=" in lrs.asked[-1]
+    finally:
+        lrs.shutdown()
+        engine.dispose()
 
 
 def _processed(base: str) -> dict[str, float]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import hypothesis
 import orjson
+import pytest
 import sqlalchemy as sa
 from hypothesis import strategies as st
 
@@ -289,3 +291,34 @@ def test_voiding_any_statements_leaves_exactly_the_scores_of_the_rest(
             assert {r: (s.score, s.level) for r, s in shown.roles.items()} == {
                 r: (s.score, s.level) for r, s in expected.roles.items()
             }, owner
+
+
+def test_a_batch_that_fails_after_scoring_leaves_no_readiness_behind(
+    engine, settings, client, source_headers
+):
+    """Evidence, cells, role scores, snapshots and outbox entries commit with the batch or not
+    at all: a handler failing after readiness rolls every one of them back."""
+    demo.load(engine, settings, echo=lambda _: None)
+    _process(engine)
+    tables = ("evidence", "readiness_cells", "readiness_roles", "readiness_snapshots", "outbox")
+
+    def state() -> dict:
+        with database.read(engine) as conn:
+            counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+                      for t in tables}
+        return {**counts, "cells": _cells(engine), "roles": _roles(engine)}
+
+    before = state()
+    again = [dict(s, id=str(uuid.uuid4())) for s in demo.statements()[:40]]
+    assert client.post("/xapi/statements", json=again, headers=source_headers).status_code == 200
+
+    def broken(conn, entries):
+        raise RuntimeError("after scoring")
+
+    handlers = [processing.map_to_evidence, store.readiness_handler, broken]
+    with pytest.raises(RuntimeError, match="after scoring"):
+        processing.process_batch(engine, 500, handlers=handlers)
+    assert state() == before
+    _process(engine)  # the batch is taken again, whole
+    after = state()
+    assert after["evidence"] > before["evidence"] and after["cells"] != before["cells"]
