@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from lrs_connector.frameworks.documents import dumps, framework_from_document, load_bundled
 from lrs_connector.frameworks.model import Framework
+from lrs_connector.store import database
 from lrs_connector.store.framework_tables import frameworks
 
 SOURCES = ("bundled", "case", "file")
@@ -223,25 +224,28 @@ def in_force(conn: Connection) -> Framework:
     """The framework mapping and readiness use now (see the module's docstring); parsed once
     per stored version and process."""
     iri = in_force_iri()
-    row = conn.execute(
-        sa.select(frameworks.c.id, frameworks.c.imported_at)
-        .where(frameworks.c.iri == iri)
-        .order_by(frameworks.c.imported_at.desc(), frameworks.c.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    # through the driver: every processing batch asks (SQLAlchemy's statement building would
+    # cost several times the query)
+    mark = database.placeholder(conn)
+    rows = database.driver_rows(
+        conn,
+        f"SELECT id, imported_at FROM frameworks WHERE iri = {mark} "
+        "ORDER BY imported_at DESC, id DESC LIMIT 1",
+        (iri,),
+    )
+    if not rows:
         bundled = load_bundled()
         if bundled.iri != iri and iri not in _warned:
             _warned.add(iri)
             log.warning("framework_iri %s is not imported; the bundled framework is in force",
                         iri)
         return bundled
-    key = (row.id, str(row.imported_at))
+    key = (rows[0][0], str(rows[0][1]))
     with _in_force_lock:
         found = _in_force.get(key)
     if found is None:
         document = conn.execute(
-            sa.select(frameworks.c.document).where(frameworks.c.id == row.id)
+            sa.select(frameworks.c.document).where(frameworks.c.id == key[0])
         ).scalar_one()
         found = _load(document)
         with _in_force_lock:
