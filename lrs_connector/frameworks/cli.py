@@ -72,7 +72,8 @@ def import_command(ctx: click.Context, file: Path, fmt: str, replace: bool) -> N
         f"source {entry.source})"
     )
     if changed and entry.iri == store.in_force_iri():
-        click.echo("it is now the framework in force: run `lrs-connector readiness recompute`")
+        click.echo("it is now the framework in force: run `lrs-connector readiness recompute`, "
+                   "then `lrs-connector badges sync`")
 
 
 @frameworks.command("export")

@@ -87,16 +87,37 @@ def mapping() -> None:
     """Mapping rules: versions, explain, coverage, what-if and replay."""
 
 
+_FRAMEWORK = click.option(
+    "--framework",
+    "framework_iri",
+    metavar="IRI",
+    help="Check targets against this stored framework (its latest version) instead of the "
+    "framework in force: rules prepared for a framework before it is put in force.",
+)
+
+
+def _framework(conn, iri: str | None):
+    from lrs_connector.store import frameworks
+
+    if iri is None:
+        return frameworks.in_force(conn)
+    found = frameworks.latest(conn, iri)
+    if found is None:
+        raise click.BadParameter(f"no framework {iri} is stored", param_hint="--framework")
+    return found
+
+
 @mapping.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_FRAMEWORK
 @click.pass_context
-def check_command(ctx: click.Context, file: Path) -> None:
+def check_command(ctx: click.Context, file: Path, framework_iri: str | None) -> None:
     """Validate a rules FILE (YAML or JSON) against the framework in force, without storing it."""
-    from lrs_connector.store import database, frameworks
+    from lrs_connector.store import database
     from lrs_connector.store.mapping import compile_version_text
 
     with database.read(engine_from(ctx)) as conn:
-        framework = frameworks.in_force(conn)
+        framework = _framework(conn, framework_iri)
     try:
         compiled = compile_version_text(_read(file), str(file), framework)
     except MappingError as exc:
@@ -113,8 +134,11 @@ def _read(file: Path) -> str:
 @mapping.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--publish", is_flag=True, help="Publish it at once (without a replay).")
+@_FRAMEWORK
 @click.pass_context
-def import_command(ctx: click.Context, file: Path, publish: bool) -> None:
+def import_command(
+    ctx: click.Context, file: Path, publish: bool, framework_iri: str | None
+) -> None:
     """Store a rules FILE as a new draft version (checked first; nothing stored on problems)."""
     from lrs_connector.store import database
     from lrs_connector.store import mapping as store
@@ -123,10 +147,13 @@ def import_command(ctx: click.Context, file: Path, publish: bool) -> None:
     try:
         with database.write(engine) as conn:
             version = store.import_version(
-                conn, _read(file), str(file), datetime.now(UTC), publish=publish
+                conn, _read(file), str(file), datetime.now(UTC), publish=publish,
+                framework=_framework(conn, framework_iri),
             )
     except MappingError as exc:
         raise _problems(exc) from None
+    except store.TargetsMissing as exc:
+        raise click.ClickException(str(exc)) from None
     state = "published" if publish else "draft"
     click.echo(f"mapping version {version} ({state}) from {file}")
     if not publish:
@@ -180,7 +207,7 @@ def publish_command(ctx: click.Context, version: int, then_replay: bool, page_si
     engine = engine_from(ctx)
     with database.write(engine) as conn:
         try:
-            store.mapper(conn, version)  # still compiles against today's profiles/framework
+            store.mapper(conn, version)  # still compiles against today's profiles
             previous = store.publish_version(conn, version, datetime.now(UTC))
         except store.VersionError as exc:
             raise click.ClickException(str(exc)) from None

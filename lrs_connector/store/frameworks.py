@@ -74,6 +74,9 @@ def save(
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}")
     if framework.iri == in_force_iri():
+        from lrs_connector.store import mapping
+
+        mapping.lock_versions(conn)  # no mapping version published meanwhile (PostgreSQL)
         check_usable(conn, framework)
     document = dumps(framework)
     now = datetime.now(UTC)

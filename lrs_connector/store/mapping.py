@@ -39,17 +39,19 @@ class Active:
     mapper: Mapper
 
 
+class TargetsMissing(VersionError):
+    """The version names targets the framework in force lacks: it cannot be published."""
+
+
 def compile_version_text(text: str, source: str, framework: Framework | None = None) -> Mapper:
-    """Compile against the bundled profiles and ``framework``'s targets (default: the bundled
-    framework's); MappingError on problems."""
-    return compile_text(text, source, context.profiles(), known_targets(framework))
+    """Compile against the bundled profiles, and check targets against ``framework``'s
+    (none checked without one); MappingError on problems."""
+    targets = None if framework is None else known_targets(framework)
+    return compile_text(text, source, context.profiles(), targets)
 
 
-def known_targets(framework: Framework | None) -> frozenset[str]:
-    """IRIs rules may point at: the competencies and dimensions of ``framework`` (default: the
-    bundled framework)."""
-    if framework is None:
-        return context.known_targets()
+def known_targets(framework: Framework) -> frozenset[str]:
+    """IRIs rules may point at: the competencies and dimensions of ``framework``."""
     return frozenset([*framework.competencies, *framework.dimensions])
 
 
@@ -59,7 +61,11 @@ _cache_lock = threading.Lock()
 
 def mapper(conn: Connection, version: int) -> Mapper:
     """The compiled rules of a stored version (compiled once per process). Processing asks
-    for them on every batch: the document is read only when its digest is not compiled yet."""
+    for them on every batch: the document is read only when its digest is not compiled yet.
+
+    Targets were checked when the version was imported and published; they are not checked
+    again here, so a change of framework never stops processing, pages or the API (evidence
+    on a target the framework in force lacks is kept and not scored)."""
     digest = _scalar(conn, "SELECT digest FROM mapping_versions WHERE version = {}", version)
     if digest is None:
         raise VersionError(f"no mapping version {version}")
@@ -70,21 +76,27 @@ def mapper(conn: Connection, version: int) -> Mapper:
         document = conn.execute(
             sa.select(mapping_versions.c.document).where(mapping_versions.c.version == version)
         ).scalar_one()
-        found = compile_version_text(
-            document, f"mapping version {version}", frameworks.in_force(conn)
-        )
+        found = compile_version_text(document, f"mapping version {version}")
         with _cache_lock:
             _cache[key] = found
     return found
 
 
 def import_version(
-    conn: Connection, text: str, source: str, now: datetime, *, publish: bool = False
+    conn: Connection,
+    text: str,
+    source: str,
+    now: datetime,
+    *,
+    publish: bool = False,
+    framework: Framework | None = None,
 ) -> int:
     """Validate and store a rules document as a new draft (published at once with
-    ``publish``); MappingError lists every problem and nothing is stored."""
-    compiled = compile_version_text(text, source, frameworks.in_force(conn))
-    _lock_versions(conn)
+    ``publish``); MappingError lists every problem and nothing is stored. Targets are checked
+    against ``framework`` (default: the framework in force), so rules for a framework that is
+    not in force yet can be prepared."""
+    compiled = compile_version_text(text, source, framework or frameworks.in_force(conn))
+    lock_versions(conn)
     number = (conn.execute(sa.select(sa.func.max(mapping_versions.c.version))).scalar() or 0) + 1
     conn.execute(
         mapping_versions.insert().values(
@@ -112,9 +124,10 @@ def publish_version(conn: Connection, version: int, now: datetime) -> int | None
         raise VersionError(f"no mapping version {version}")
     if status == PUBLISHED:
         return None
+    lock_versions(conn)  # against a framework import changing what is in force meanwhile
     lacking = sorted(mapper(conn, version).targets() - known_targets(frameworks.in_force(conn)))
     if lacking:
-        raise VersionError(
+        raise TargetsMissing(
             f"mapping version {version} names targets the framework in force lacks: "
             f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''}"
         )
@@ -144,9 +157,10 @@ def _scalar(conn: Connection, sql: str, value: Any) -> Any:
     return rows[0][0] if rows else None
 
 
-def _lock_versions(conn: Connection) -> None:
-    """Serialise version numbering between PostgreSQL workers until the transaction ends (two
-    workers meeting an empty database would both import the bundled rules as version 1).
+def lock_versions(conn: Connection) -> None:
+    """Serialise version numbering and publishing between PostgreSQL workers until the
+    transaction ends (two workers meeting an empty database would both import the bundled rules
+    as version 1; a publish and a framework import must each see the other's outcome).
     SQLite's write transaction already gives one writer at a time."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(7502)"))
@@ -159,7 +173,7 @@ def active(conn: Connection, now: datetime) -> Active | None:
     own maps once its rules are published)."""
     version = published_version(conn)
     if version is None:
-        _lock_versions(conn)
+        lock_versions(conn)
         version = published_version(conn)  # another worker may have imported meanwhile
     if version is None:
         if conn.execute(sa.select(sa.func.count()).select_from(mapping_versions)).scalar_one():

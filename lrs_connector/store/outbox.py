@@ -243,7 +243,8 @@ def discard(conn: Connection, ids: Sequence[int], now: datetime) -> int:
 
 
 def _current_payloads(conn: Connection, pairs: Sequence[tuple[int, str]] | None) -> list:
-    """(learner_id, role, payload JSON) of stored readiness: every score above 0, or `pairs`."""
+    """(learner_id, role, payload JSON) of stored readiness: every score above 0, or `pairs`;
+    only roles of the framework in force (a removed role's scores wait for a recompute)."""
     from lrs_connector.store.readiness import scorer
     from lrs_connector.store.readiness_tables import readiness_roles
 
@@ -263,10 +264,12 @@ def _current_payloads(conn: Connection, pairs: Sequence[tuple[int, str]] | None)
         ]
     out = []
     for row in rows:
+        if row.role not in roles:
+            continue
         payload = {
             "learner_id": row.learner_id,
             "role": row.role,
-            "role_code": roles[row.role].code if row.role in roles else None,
+            "role_code": roles[row.role].code,
             "score": round(row.score, 1),
             "level": row.level,
             "previous_score": None,

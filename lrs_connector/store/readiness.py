@@ -47,6 +47,7 @@ from lrs_connector.store import database
 from lrs_connector.store.mapping_tables import EVIDENCE_ROW_COLUMNS as _EVIDENCE_COLUMNS
 from lrs_connector.store.readiness_tables import (
     outbox,
+    readiness_roles,
     readiness_snapshots,
 )
 from lrs_connector.store.tables import driver_time, driver_times
@@ -644,14 +645,23 @@ def recompute_all(
 ) -> Outcome:
     """Every learner with evidence or stored scores, ``chunk_size`` learners per transaction,
     in learner id order (memory stays bounded; an interrupted run can simply be started again).
-    ``progress(outcome so far, last learner id)`` is called after each chunk."""
+    Stored scores of roles the framework in force no longer has are deleted (their history
+    stays). ``progress(outcome so far, last learner id)`` is called after each chunk."""
     now = now or datetime.now(UTC)
 
     def step(conn: Connection, ids: list[int]) -> Outcome:
         found = _collect(_evidence_between(conn, ids[0], ids[-1]))
         stored = _stored_cells_between(conn, ids[0], ids[-1])
-        return update(conn, _cells_of(ids, found, stored), now, model=model,
-                      evidence_by_cell=found, stored_cells=stored)
+        outcome = update(conn, _cells_of(ids, found, stored), now, model=model,
+                         evidence_by_cell=found, stored_cells=stored)
+        roles = sorted(scorer(conn, model).framework.roles)
+        conn.execute(
+            readiness_roles.delete().where(
+                readiness_roles.c.learner_id.between(ids[0], ids[-1]),
+                readiness_roles.c.role.not_in(roles),
+            )
+        )
+        return outcome
 
     return _in_chunks(engine, chunk_size, step, progress)
 

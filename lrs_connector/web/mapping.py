@@ -144,6 +144,8 @@ def mapping_publish(version: int, body: dict[str, Any]):
     with database.write(_engine()) as conn:
         try:
             previous = store.publish_version(conn, version, datetime.now(UTC))
+        except store.TargetsMissing as exc:
+            raise ApiError(409, "conflict", str(exc), field="path.version") from None
         except store.VersionError as exc:
             raise ApiError(404, "not-found", str(exc), field="path.version") from None
     answer: dict[str, Any] = {"version": version, "status": store.PUBLISHED, "retired": previous}

@@ -5,6 +5,8 @@ mapping rules pointing at nothing, or that has no roles, is refused."""
 from __future__ import annotations
 
 import copy
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -158,8 +160,7 @@ def test_framework_iri_chooses_another_framework(client, admin_headers, engine, 
     frameworks.configure(ours)
     with database.read(engine) as conn:
         assert frameworks.in_force(conn) is load_bundled()
-    found = {f.check: f for f in doctor.examine(settings.__class__(**{
-        **settings.__dict__, "framework_iri": ours}), engine)}
+    found = {f.check: f for f in doctor.examine(replace(settings, framework_iri=ours), engine)}
     assert not found["framework"].ok and "not imported" in found["framework"].message
 
     assert _import(client, admin_headers, _document(iri=ours, name="Ours")).status_code == 201
@@ -210,3 +211,64 @@ def test_with_a_framework_the_bundled_rules_do_not_suit_processing_maps_nothing_
         assert conn.execute(sa.text("SELECT count(*) FROM mapping_versions")).scalar_one() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM evidence")).scalar_one() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM processing_queue")).scalar_one() == 0
+
+
+def test_switching_to_a_framework_with_an_iri_of_its_own(
+    client, admin_headers, auditor_headers, source_headers, loaded, engine, runner, settings,
+    tmp_path, monkeypatch,
+):
+    """docs/frameworks.md's steps: import it, prepare rules against it, put it in force,
+    publish with a replay, recompute. Between the last two steps nothing fails."""
+    from lrs_connector.mapping.cli import mapping as mapping_cli
+
+    ours = "https://example.org/frameworks/ours"
+    document = orjson.loads(orjson.dumps(_document(iri=ours)).replace(
+        BUNDLED_IRI.encode(), ours.encode()))
+    assert _import(client, admin_headers, document).status_code == 201
+    rules = tmp_path / "ours.yaml"
+    rules.write_text(bundled_mapping.bundled_text().replace(BUNDLED_IRI, ours))
+    refused = runner.invoke(mapping_cli, ["import", str(rules)])  # against the one in force
+    assert refused.exit_code != 0 and "framework in force" in refused.output
+    drafted = runner.invoke(mapping_cli, ["import", str(rules), "--framework", ours])
+    assert drafted.exit_code == 0, drafted.output
+    draft = int(drafted.output.split()[2])
+
+    # framework_iri set, the service restarted (the CLI reads it from the environment)
+    monkeypatch.setenv("LRS_CONNECTOR_FRAMEWORK_IRI", ours)
+    frameworks.configure(ours)
+    found = {f.check: f for f in doctor.examine(replace(settings, framework_iri=ours), engine)}
+    assert not found["framework"].ok and "names targets it lacks" in found["framework"].message
+    fresh = [dict(s, id=str(uuid.uuid4())) for s in demo.statements()[:20]]
+    assert client.post("/xapi/statements", json=fresh, headers=source_headers).status_code == 200
+    while processing.process_batch(engine, 500, handlers=processing.HANDLERS):
+        pass
+    learner = loaded[0]
+    shown = client.get(f"/api/v1/learners/{learner}/readiness", headers=auditor_headers)
+    assert shown.status_code == 200 and shown.json["framework"]["iri"] == ours
+
+    published = runner.invoke(mapping_cli, ["publish", str(draft), "--replay"])
+    assert published.exit_code == 0, published.output
+    assert runner.invoke(readiness_cli, ["recompute"]).exit_code == 0
+    roles = client.get(f"/api/v1/learners/{learner}/readiness", headers=auditor_headers).json
+    assert roles["framework"]["iri"] == ours and len(roles["roles"]) == 3
+    assert max(r["score"] for r in roles["roles"]) > 0
+    with database.read(engine) as conn:
+        assert {r.startswith(ours) for r in conn.execute(
+            sa.text("SELECT DISTINCT role FROM readiness_roles")).scalars()} == {True}
+
+
+def test_a_recompute_deletes_the_scores_of_a_removed_role(
+    client, admin_headers, loaded, engine, runner
+):
+    document = _document()
+    tm = next(r for r in document["roles"] if r["code"] == "ROLE.TM")
+    document["roles"].remove(tm)
+    assert _import(client, admin_headers, document).status_code == 201
+    with database.read(engine) as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM readiness_roles WHERE role = :r"),
+                             {"r": tm["iri"]}).scalar_one()
+    assert count > 0
+    assert runner.invoke(readiness_cli, ["recompute"]).exit_code == 0
+    with database.read(engine) as conn:
+        left = conn.execute(sa.text("SELECT DISTINCT role FROM readiness_roles")).scalars().all()
+        assert tm["iri"] not in left and len(left) == 2

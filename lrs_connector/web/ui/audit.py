@@ -492,7 +492,10 @@ def publish(version: int):
             raise security.UIError(409, "This version no longer compiles",
                                    f"Mapping version {version} has {len(exc.problems)} "
                                    "problem(s); it was not published.") from None
-        previous = mapping_store.publish_version(conn, version, datetime.now(UTC))
+        try:
+            previous = mapping_store.publish_version(conn, version, datetime.now(UTC))
+        except mapping_store.TargetsMissing as exc:
+            raise security.UIError(409, "Not for the framework in force", str(exc)) from None
     account = security.current_account()
     log.info("mapping version %s published by %s (retired %s)", version, account.username,
              previous)
