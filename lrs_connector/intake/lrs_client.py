@@ -27,6 +27,7 @@ hold a pull for as long as it likes, beyond the source's lease (see _Deadline).
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -229,7 +230,9 @@ class _Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already closed
+    # already closed; or a TLS-in-TLS transport without shutdown(), whose plain socket
+    # (registered by _new_conn) is shut instead
+    with contextlib.suppress(OSError, AttributeError):
         sock.shutdown(socket.SHUT_RDWR)
 
 
@@ -237,6 +240,12 @@ class _Watched:
     """Registers the connection's socket with the current deadline, new or reused."""
 
     sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        # the plain socket, before a proxy's CONNECT answer or TLS are read over it
+        sock = super()._new_conn()  # type: ignore[misc]
+        _Deadline.watch(sock)
+        return sock
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
@@ -288,8 +297,15 @@ def _safe(url: str) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc.args[0]) if exc.args else type(exc).__name__
-    return text[:300]
+    """Why a request failed, without the URL: urllib3's messages carry the request's path and
+    query ("Max retries exceeded with url: …"), and a `more` link may hold a token."""
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", None) or cause  # urllib3's MaxRetryError wraps the reason
+    text = str(cause) if cause is not None else type(exc).__name__
+    return _URL_IN_TEXT.sub("url: …", text)[:300]
+
+
+_URL_IN_TEXT = re.compile(r"url: \S+")
 
 
 def _status_message(status: int, url: str) -> str:

@@ -217,3 +217,18 @@ def test_since_is_never_later_than_the_cursor():
     assert format_since(datetime(2026, 1, 1, 0, 0, 0, 999999, tzinfo=UTC)) == (
         "2026-01-01T00:00:00.999Z"
     )
+
+
+def test_a_failure_message_never_carries_the_query_of_a_more_link():
+    """urllib3 writes the request's path and query into its messages; a `more` link may hold
+    a token, and the message is shown to auditors (the pull source's last error)."""
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lrs = LRSClient(f"http://127.0.0.1:{port}/xapi/", timeout=2)
+    with pytest.raises(LRSError) as failed:
+        lrs.fetch(f"http://127.0.0.1:{port}/xapi/statements?more=SECRET-token&since=x")
+    assert "cannot connect" in failed.value.message
+    assert "SECRET" not in failed.value.message and "since=" not in failed.value.message
