@@ -16,7 +16,6 @@ from lrs_connector.web import (
     access,
     admin,
     badges,
-    bodies,
     errors,
     forward,
     frameworks,
@@ -59,7 +58,6 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     errors.register(app)
     instrumentation.register(app)
-    app.before_request(bodies.buffer_streamed_body)
     for blueprint in (
         health.bp,
         xapi.bp,

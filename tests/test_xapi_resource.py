@@ -319,6 +319,13 @@ def test_a_chunked_body_over_the_limit_is_413_and_one_within_it_is_read_whole(
     response = chunked(statement(result={"response": "x" * 4096}))
     assert response.status_code == 413
     assert "2048" in response.json["error"]["message"]
+    # nothing is read before the caller is known
+    body = io.BytesIO(orjson.dumps(statement(result={"response": "x" * 4096})))
+    refused = client.post(path, input_stream=body,
+                          headers={"Transfer-Encoding": "chunked",
+                                   "X-Experience-API-Version": "1.0.3"},
+                          environ_overrides={"wsgi.input_terminated": True})
+    assert refused.status_code == 401 and body.tell() == 0
     fits = statement(result={"response": "x" * 1500})
     assert len(orjson.dumps(fits)) < 2048
     assert chunked(fits).status_code == 200

@@ -17,26 +17,27 @@ from lrs_connector.intake.service import IntakeError
 from lrs_connector.xapi import multipart
 
 
-def buffer_streamed_body() -> None:
-    """Read a chunked body (no Content-Length) here, up to MAX_CONTENT_LENGTH, before any
-    view does: Werkzeug stops reading such a body at the limit without saying so, and the
-    views would then answer 400 "malformed JSON" for what is a body too large (413)."""
+def request_body(*, cache: bool = False) -> bytes:
+    """The request body, at most MAX_CONTENT_LENGTH (413 beyond), chunked or not. Views call
+    it after checking the caller, so nobody unauthenticated makes the server read a body.
+
+    Werkzeug stops reading a chunked body (no Content-Length) at the limit without saying
+    so, and the view would then answer 400 "malformed JSON" for a body too large: such a
+    body is read here up to one byte past the limit instead."""
     environ = request.environ
-    if request.content_length is not None or "wsgi.input_terminated" not in environ:
-        return
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    stream = environ["wsgi.input"]
-    chunks, size = [], 0
-    while size <= limit:
-        chunk = stream.read(min(65536, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        raise RequestEntityTooLarge()
-    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
-    environ["CONTENT_LENGTH"] = str(size)
+    if request.content_length is None and "wsgi.input_terminated" in environ:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        stream, data = environ["wsgi.input"], bytearray()
+        while len(data) <= limit:
+            chunk = stream.read(min(65536, limit + 1 - len(data)))
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > limit:
+            raise RequestEntityTooLarge()
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+    return request.get_data(cache=cache)
 
 
 def parse_json(data: bytes) -> object:
@@ -50,7 +51,7 @@ def parse_json(data: bytes) -> object:
 
 def read_json_body() -> object:
     content_type = request.headers.get("Content-Type", "")
-    data = request.get_data(cache=False)
+    data = request_body()
     if content_type.lower().startswith("multipart/mixed"):
         try:
             parsed = multipart.parse(data, content_type)

@@ -28,6 +28,7 @@ import orjson
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields
 
+from lrs_connector.web.bodies import request_body
 from lrs_connector.web.errors import ApiError
 
 #: At most this many field problems are listed in one error answer.
@@ -168,7 +169,7 @@ def _check_content_type() -> None:
 def read_json(*, required: bool = True) -> Any:
     """The body parsed as JSON (orjson), bounded by MAX_CONTENT_LENGTH; None when empty and
     not required."""
-    data = request.get_data(cache=True)
+    data = request_body(cache=True)
     if not data.strip():
         if required:
             raise ApiError(400, "empty-body", "the request body is empty; send JSON", "body")
