@@ -49,11 +49,13 @@ _TS_RE = re.compile(
 _DURATION_FRACTION = re.compile(r"([.,]\d{2})\d+S$", re.ASCII)
 
 
-def equivalent(a: dict, b: dict) -> bool:
+def equivalent(a: dict, b: dict, *, fill_ins: bool = True) -> bool:
     """True when two statements with the same id count as the same statement.
 
     Used for idempotent re-POST/PUT: same content -> accept again, different -> 409 Conflict.
-    Fast path: identical JSON objects compare equal without normalisation.
+    Fast path: identical JSON objects compare equal without normalisation. ``fill_ins``: a
+    timestamp identical to its side's ``stored`` is the LRS's fill-in (only where the
+    receiver set ``stored``; not for a signature, compared with what the client sent).
     """
     if a == b:
         return True
@@ -62,7 +64,8 @@ def equivalent(a: dict, b: dict) -> bool:
     na = _statement(a, top=True)
     nb = _statement(b, top=True)
     ta, tb = na.pop("timestamp", None), nb.pop("timestamp", None)
-    if ta is not None and tb is not None and ta != tb and not (_filled_in(a) or _filled_in(b)):
+    filled = fill_ins and (_filled_in(a) or _filled_in(b))
+    if ta is not None and tb is not None and ta != tb and not filled:
         return False
     return na == nb
 

@@ -229,7 +229,7 @@ def _check_signature(
         original["attachments"] = remaining
     else:
         original.pop("attachments", None)
-    if not equivalent(payload, original):
+    if not equivalent(payload, original, fill_ins=False):
         out.append(Problem(path, "JWS payload is not equivalent to the statement"))
 
 

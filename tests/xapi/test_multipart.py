@@ -336,3 +336,13 @@ def test_signature_by_file_url_only_checks_content_type() -> None:
         fileUrl="http://example.com/sig",
     )
     assert check_attachments([statement(attachments=[sig])], {}) == []
+
+
+def test_a_signature_is_compared_without_the_fill_in_rule() -> None:
+    """A client's own `stored` equal to its timestamp must not make the signed payload's other
+    timestamp count as the LRS's fill-in."""
+    signed_for = statement(id=STATEMENT_ID, timestamp="2020-01-01T00:00:00.000Z")
+    s, parts = signed(token_for=signed_for)
+    s = dict(s, timestamp="2030-06-06T06:06:06.000Z", stored="2030-06-06T06:06:06.000Z")
+    problems = {p.path: p.rule for p in check_attachments([s], parts)}
+    assert "equivalent" in problems.get("[0].attachments[0]", ""), problems
