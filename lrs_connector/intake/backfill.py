@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from lrs_connector.intake.service import Intake
 from lrs_connector.store import database
 from lrs_connector.store.holders import Holder
-from lrs_connector.store.pull_tables import backfill_files
+from lrs_connector.store.pull_tables import backfill_files, backfill_reports
 from lrs_connector.store.tables import sources
 
 CHUNK_BYTES = 1024 * 1024
@@ -184,7 +184,7 @@ class ReportFile:
     """The rejects report, in step with the checkpoints whatever interrupts a backfill.
 
     A batch's lines are written and fsynced before the batch commits, and the report's length
-    then commits with the batch's position (`backfill_files.report_bytes`). Written after the
+    then commits with the batch's position (`backfill_reports.committed_bytes`). Written after the
     commit, the lines of a batch interrupted between the two were lost (and a buffered file
     lost more on SIGKILL). Written before, an interruption can only leave lines past the longest
     length committed for this report, all of a batch that was not committed and will be read
@@ -195,6 +195,7 @@ class ReportFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = str(path.resolve())
+        self.key = hashlib.sha256(self.name.encode()).hexdigest()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -298,20 +299,25 @@ class Backfill:
         return results
 
     def _recover_report(self, report: ReportFile) -> None:
-        """Back to the longest length committed for the report; lengths beyond its size mean
-        it was shortened or replaced since, and no longer say where it ends."""
-        recorded = backfill_files.c.report == report.name
+        """Back to the length committed for the report; a report shorter than that was
+        shortened or replaced since, and is taken as it is."""
         with database.write(self.engine) as conn:
-            conn.execute(
-                backfill_files.update()
-                .where(recorded, backfill_files.c.report_bytes > report.size())
-                .values(report_bytes=None)
-            )
             committed = conn.execute(
-                sa.select(sa.func.max(backfill_files.c.report_bytes)).where(recorded)
+                sa.select(backfill_reports.c.committed_bytes).where(
+                    backfill_reports.c.key == report.key
+                )
             ).scalar()
-            if committed is not None:
+            if committed is not None and committed <= report.size():
                 report.cut_to(committed)
+
+    def _record_report(self, conn: Connection, report: ReportFile, length: int) -> None:
+        now = datetime.now(UTC)
+        where = backfill_reports.c.key == report.key
+        if not conn.execute(
+            backfill_reports.update().where(where).values(committed_bytes=length, updated_at=now)
+        ).rowcount:
+            conn.execute(backfill_reports.insert().values(
+                key=report.key, report=report.name, committed_bytes=length, updated_at=now))
 
     def _file(self, path: Path, number: int, files: int, restart: bool) -> FileResult:
         result = FileResult(str(path))
@@ -376,11 +382,8 @@ class Backfill:
             duplicates = len(outcome.duplicates) if outcome else 0
             rejected.sort(key=lambda r: r["item"])
             durable = isinstance(self.report, ReportFile)
-            report = (
-                {"report": self.report.name, "report_bytes": self.report.append(rejected)}
-                if durable
-                else {}
-            )
+            if durable and rejected:
+                self._record_report(conn, self.report, self.report.append(rejected))
             conn.execute(
                 backfill_files.update()
                 .where(backfill_files.c.fingerprint == key)
@@ -391,7 +394,6 @@ class Backfill:
                     rejected=backfill_files.c.rejected + len(rejected),
                     done=done,
                     updated_at=datetime.now(UTC),
-                    **report,
                 )
             )
         if not durable:

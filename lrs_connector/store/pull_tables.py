@@ -63,10 +63,18 @@ backfill_files = sa.Table(
     sa.Column("duplicates", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rejected", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("done", sa.Boolean, nullable=False, server_default=sa.false()),
-    # The rejects report (resolved path) and its length once this file's last batch committed:
-    # a report longer than every length recorded for it ends in lines of an uncommitted batch.
-    sa.Column("report", sa.Text),
-    sa.Column("report_bytes", sa.BigInteger),
     sa.Column("started_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+)
+
+# A rejects report (its resolved path, keyed by its SHA-256: paths may outgrow an index entry)
+# and its length when the last batch that wrote to it committed: whatever lies past that
+# length is of a batch that did not commit.
+backfill_reports = sa.Table(
+    "backfill_reports",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Column("committed_bytes", sa.BigInteger, nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
 )

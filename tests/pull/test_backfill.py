@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import subprocess
@@ -336,3 +337,44 @@ def test_a_report_is_cut_back_only_to_what_an_uncommitted_batch_wrote(tmp_path):
         with pytest.raises(BackfillError, match="changed since the last backfill wrote it"):
             report.cut_to(committed)
         assert path.read_bytes().endswith(b"a note of the user's\n")
+
+
+def test_a_file_resumed_with_another_report_leaves_the_first_report_whole(
+    engine, settings, tmp_path
+):
+    """Each report keeps its own committed length: resuming a file into report B does not
+    make report A forget how far its committed lines reach."""
+    def bad(tag: str, n: int) -> Path:
+        return write(tmp_path / f"{tag}.ndjson",
+                     b"".join(b'{"tag": "%s", "i": %d}\n' % (tag.encode(), i) for i in range(n)))
+
+    x, y, z = bad("x", 2), bad("y", 4), bad("z", 1)
+    first, second = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    intake = Intake.from_settings(engine, settings)
+
+    def run(files: list[Path], report: Path, commits: int | None = None) -> None:
+        with ReportFile(report) as file:
+            filled = Backfill(engine, intake, report=file, batch_size=2)
+            if commits is not None:
+                real, made = filled._commit, []
+
+                def commit(*args, **kwargs):
+                    if len(made) == commits:
+                        raise KeyboardInterrupt
+                    made.append(1)
+                    return real(*args, **kwargs)
+
+                filled._commit = commit
+            with contextlib.suppress(KeyboardInterrupt):  # an interrupted run
+                filled.run(files)
+
+    def tags(report: Path) -> list[str]:
+        return [orjson.loads(line)["file"].rsplit("/", 1)[-1][0]
+                for line in report.read_bytes().splitlines()]
+
+    run([x, y], first, commits=3)  # x whole, then y's first batch
+    assert tags(first) == ["x", "x", "y", "y"]
+    run([y], second)
+    assert tags(second) == ["y", "y"]
+    run([z], first)
+    assert tags(first) == ["x", "x", "y", "y", "z"]
