@@ -204,3 +204,20 @@ def shared_fixtures() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared fixtures not found at {path}")
     return path
+
+
+@pytest.fixture
+def demo_loaded(engine, settings) -> list[int]:
+    """The demo data, processed through readiness; its learners, most evidence first."""
+    import sqlalchemy as sa
+
+    from lrs_connector import demo, processing
+    from lrs_connector.store import readiness
+
+    demo.load(engine, settings, echo=lambda _: None)
+    while processing.process_batch(engine, 500, handlers=[readiness.readiness_handler]):
+        pass
+    with database.read(engine) as conn:
+        return conn.execute(
+            sa.text("SELECT learner_id FROM evidence GROUP BY learner_id ORDER BY COUNT(*) DESC")
+        ).scalars().all()

@@ -32,15 +32,11 @@ from lrs_connector import demo
 from lrs_connector.embedded_processor import STOP_SECONDS
 from lrs_connector.serve import GRACEFUL_SECONDS, without_process_environment
 from lrs_connector.store import database
+from tests.network import free_port
 from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served(NamedTuple):
@@ -64,7 +60,7 @@ def _environment(database_url: str, data_dir: Path, port: int) -> dict[str, str]
 @contextlib.contextmanager
 def serving(database_url: str, data_dir: Path, config: Path | None = None) -> Iterator[Served]:
     """`lrs-connector serve` on a free port until the block ends; no secret in its output."""
-    port = _free_port()
+    port = free_port()
     env = _environment(database_url, data_dir, port)
     cli = [sys.executable, "-m", "lrs_connector", *(["--config", str(config)] if config else [])]
     added = subprocess.run(
@@ -192,7 +188,7 @@ def test_serve_polls_the_configured_lrs_sources(database_url, tmp_path):
     lrs = _StatementsLRS(statements)
     thread = threading.Thread(target=lrs.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    env = _environment(database_url, tmp_path, _free_port())
+    env = _environment(database_url, tmp_path, free_port())
     subprocess.run(
         [sys.executable, "-m", "lrs_connector", "pull-sources", "add", "upstream", "--endpoint",
          f"http://127.0.0.1:{lrs.server_port}/xapi/", "--interval", "1"],
@@ -475,7 +471,7 @@ def test_requests_do_not_carry_the_process_environment():
 
 def test_sigterm_while_the_web_processes_start(database_url, tmp_path):
     """Granian may stop a worker it has just forked; the stop must not wait for the kill."""
-    env = _environment(database_url, tmp_path, _free_port())
+    env = _environment(database_url, tmp_path, free_port())
     for delay in (0.5, 1.0, 1.5):
         process = subprocess.Popen([sys.executable, "-m", "lrs_connector", "serve"], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

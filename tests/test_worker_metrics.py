@@ -4,7 +4,6 @@ move with the work they did, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lrs_connector import demo
 from tests.delivery.receiver import start as start_receiver
+from tests.network import free_port
 
 pytestmark = pytest.mark.slow
 SECRET = "worker-metrics-webhook-secret"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _samples(port: int) -> dict[tuple[str, tuple], float]:
@@ -71,7 +66,7 @@ def test_processing_and_delivery_workers_serve_their_own_counters(
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # a worker keeps its counters in memory
     cli = [sys.executable, "-m", "lrs_connector"]
-    ports = {"process": _free_port(), "worker": _free_port()}
+    ports = {"process": free_port(), "worker": free_port()}
     logs = {name: Path(tmp_path / f"{name}.log") for name in ports}
     processes = []
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -30,6 +29,7 @@ from lrs_connector.store.holders import SOURCES
 from lrs_connector.web.badges import bp
 from tests.badges.conftest import badge_overrides, demo_statements, process
 from tests.builders import voiding
+from tests.network import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +57,11 @@ def badgecheck() -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def live(database_url, tmp_path):
     """A connector with badges on, serving on 127.0.0.1 at the URL it publishes."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = load_settings(environ={}, overrides=badge_overrides(database_url, str(tmp_path),
                                                                    base))

@@ -33,18 +33,6 @@ def _bundled_iri():
     frameworks.configure("")
 
 
-@pytest.fixture
-def loaded(app, engine, settings) -> list[int]:
-    """The demo (its mapping version published), processed; learners by evidence, most first."""
-    demo.load(engine, settings, echo=lambda _: None)
-    while processing.process_batch(engine, 500, handlers=[readiness_store.readiness_handler]):
-        pass
-    with database.read(engine) as conn:
-        return conn.execute(
-            sa.text("SELECT learner_id FROM evidence GROUP BY learner_id ORDER BY COUNT(*) DESC")
-        ).scalars().all()
-
-
 def _document(**changes) -> dict:
     """The bundled framework's document as version 1.1, with top-level properties replaced."""
     document = copy.deepcopy(load_bundled().as_document())
@@ -71,9 +59,9 @@ def test_the_bundled_framework_is_in_force_until_a_version_of_its_iri_is_importe
 
 
 def test_an_imported_version_is_scored_after_a_recompute(
-    client, admin_headers, auditor_headers, loaded, runner, engine
+    client, admin_headers, auditor_headers, demo_loaded, runner, engine
 ):
-    learner = loaded[-1]
+    learner = demo_loaded[-1]
     before = _scores(client, auditor_headers, learner)
     assert before["framework"] == load_bundled().version
     easier = _document()
@@ -125,7 +113,7 @@ def test_rules_may_name_what_only_the_framework_in_force_has(
 
 
 def test_a_framework_lacking_a_published_target_or_roles_is_refused(
-    client, admin_headers, loaded, engine, runner, tmp_path
+    client, admin_headers, demo_loaded, engine, runner, tmp_path
 ):
     with database.read(engine) as conn:
         named = mapping_store.mapper(conn, mapping_store.published_version(conn)).targets()
@@ -214,7 +202,7 @@ def test_with_a_framework_the_bundled_rules_do_not_suit_processing_maps_nothing_
 
 
 def test_switching_to_a_framework_with_an_iri_of_its_own(
-    client, admin_headers, auditor_headers, source_headers, loaded, engine, runner, settings,
+    client, admin_headers, auditor_headers, source_headers, demo_loaded, engine, runner, settings,
     tmp_path, monkeypatch,
 ):
     """docs/frameworks.md's steps: import it, prepare rules against it, put it in force,
@@ -242,7 +230,7 @@ def test_switching_to_a_framework_with_an_iri_of_its_own(
     assert client.post("/xapi/statements", json=fresh, headers=source_headers).status_code == 200
     while processing.process_batch(engine, 500, handlers=processing.HANDLERS):
         pass
-    learner = loaded[0]
+    learner = demo_loaded[0]
     shown = client.get(f"/api/v1/learners/{learner}/readiness", headers=auditor_headers)
     assert shown.status_code == 200 and shown.json["framework"]["iri"] == ours
 
@@ -258,7 +246,7 @@ def test_switching_to_a_framework_with_an_iri_of_its_own(
 
 
 def test_a_recompute_deletes_the_scores_of_a_removed_role(
-    client, admin_headers, loaded, engine, runner
+    client, admin_headers, demo_loaded, engine, runner
 ):
     document = _document()
     tm = next(r for r in document["roles"] if r["code"] == "ROLE.TM")

@@ -12,7 +12,6 @@ polling Ralph catches up on the lost ones, and everything forwarded comes back a
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -29,6 +28,7 @@ from lrs_connector.store import database
 from lrs_connector.store import pull as pull_store
 from lrs_connector.store.holders import SOURCES
 from lrs_connector.store.tables import statements
+from tests.network import free_port
 from tests.waiting import until
 
 pytestmark = pytest.mark.slow
@@ -54,11 +54,6 @@ def ralph_bin() -> Path:
         pytest.fail(f"LRS_CONNECTOR_TEST_RALPH_BIN={RALPH_BIN}: not a ralph executable in a venv")
     return path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, seconds: float, what: str):

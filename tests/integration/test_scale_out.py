@@ -26,6 +26,7 @@ from lrs_connector.store import database, schema
 from lrs_connector.store.holders import SOURCES
 from tests.conftest import POSTGRES_URL
 from tests.delivery.receiver import start as start_receiver
+from tests.network import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,13 +37,6 @@ SECRET = "scale-out-webhook-secret"
 STATEMENTS = 2_000
 PER_REQUEST = 50
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _statements() -> list[dict]:
@@ -135,7 +129,7 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
     # the variable is set at all (an empty one writes its files to the working directory)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cli = [sys.executable, "-m", "lrs_connector"]
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     logs: dict[str, Path] = {}
     processes: dict[str, subprocess.Popen] = {}
 

@@ -10,6 +10,7 @@ import requests
 import responses
 
 from lrs_connector.intake.lrs_client import LRSClient, LRSError, format_since, origin
+from tests.network import free_port
 from tests.pull.fake_lrs import (
     BASE,
     RECORDED_401,
@@ -222,11 +223,7 @@ def test_since_is_never_later_than_the_cursor():
 def test_a_failure_message_never_carries_the_query_of_a_more_link():
     """urllib3 writes the request's path and query into its messages; a `more` link may hold
     a token, and the message is shown to auditors (the pull source's last error)."""
-    import socket
-
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     lrs = LRSClient(f"http://127.0.0.1:{port}/xapi/", timeout=2)
     with pytest.raises(LRSError) as failed:
         lrs.fetch(f"http://127.0.0.1:{port}/xapi/statements?more=SECRET-token&since=x")

@@ -3,7 +3,6 @@ admin needs, for auditors and admins, and never a credential."""
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from lrs_connector.intake.service import Intake
 from lrs_connector.store import database
 from lrs_connector.store import pull as pull_store
 from lrs_connector.store.holders import SOURCES, TOKENS
+from tests.network import free_port
 
 PASSWORD = "lrs-password-that-must-stay-hidden"
 USERNAME = "connector-user-at-the-lrs"
@@ -23,10 +23,7 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def closed_port_endpoint() -> str:
     """An xAPI base URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/xapi/"
+    return f"http://127.0.0.1:{free_port()}/xapi/"
 
 
 @pytest.fixture

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import sqlalchemy as sa
 
-from lrs_connector import demo, processing
 from lrs_connector.readiness.cli import readiness
 from lrs_connector.store import database
-from lrs_connector.store import readiness as store
-from lrs_connector.web.readiness import bp
 
 
-@pytest.fixture
-def loaded(app, engine, settings):
-    if bp.name not in app.blueprints:
-        app.register_blueprint(bp)
-    demo.load(engine, settings, echo=lambda _: None)
-    while processing.process_batch(engine, 500, handlers=[store.readiness_handler]):
-        pass
-    with database.read(engine) as conn:
-        return conn.execute(
-            sa.text("SELECT learner_id FROM evidence GROUP BY learner_id ORDER BY COUNT(*) DESC")
-        ).scalars().all()
-
-
-def test_readiness_is_traceable_to_statements(client, auditor_headers, loaded, engine):
-    learner = loaded[0]
+def test_readiness_is_traceable_to_statements(client, auditor_headers, demo_loaded, engine):
+    learner = demo_loaded[0]
     response = client.get(f"/api/v1/learners/{learner}/readiness", headers=auditor_headers)
     assert response.status_code == 200, response.get_json()
     data = response.get_json()
@@ -53,9 +36,9 @@ def test_readiness_is_traceable_to_statements(client, auditor_headers, loaded, e
 
 
 def test_evidence_limit_lists_the_strongest_items_with_the_same_numbers(
-    client, auditor_headers, loaded
+    client, auditor_headers, demo_loaded
 ):
-    learner = loaded[0]
+    learner = demo_loaded[0]
     url = f"/api/v1/learners/{learner}/readiness"
     every = client.get(url, headers=auditor_headers).get_json()
     some = client.get(f"{url}?evidence=1", headers=auditor_headers).get_json()
@@ -71,8 +54,8 @@ def test_evidence_limit_lists_the_strongest_items_with_the_same_numbers(
     assert too_many.get_json()["error"]["field"] == "query.evidence"
 
 
-def test_role_filter_and_errors(client, auditor_headers, loaded):
-    learner = loaded[0]
+def test_role_filter_and_errors(client, auditor_headers, demo_loaded):
+    learner = demo_loaded[0]
     one = client.get(f"/api/v1/learners/{learner}/readiness?role=ROLE.DIR", headers=auditor_headers)
     assert [r["code"] for r in one.get_json()["roles"]] == ["ROLE.DIR"]
     assert {p["role"] for p in one.get_json()["history"]} == {one.get_json()["roles"][0]["role"]}
@@ -86,8 +69,8 @@ def test_role_filter_and_errors(client, auditor_headers, loaded):
     assert client.get(f"/api/v1/learners/{learner}/readiness").status_code == 401
 
 
-def test_cli_show_and_recompute(runner, loaded):
-    learner = loaded[0]
+def test_cli_show_and_recompute(runner, demo_loaded):
+    learner = demo_loaded[0]
     shown = runner.invoke(readiness, ["show", str(learner)])
     assert shown.exit_code == 0, shown.output
     assert "Training manager (ROLE.TM)" in shown.output and "next:" in shown.output

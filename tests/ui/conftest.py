@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from lrs_connector.accounts import hash_password
 from lrs_connector.settings import load_settings
 from lrs_connector.store import accounts, database
 from tests.delivery.receiver import start
+from tests.network import free_port
 
 AUDITOR_PASSWORD = "correct horse battery staple"
 ADMIN_PASSWORD = "another long admin passphrase"
@@ -40,10 +40,7 @@ def pytest_configure(config):
 
 def closed_port_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+    return f"http://127.0.0.1:{free_port()}/hook"
 
 
 @pytest.fixture
