@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from lrs_connector import learner_links
 from lrs_connector.store import database
 from lrs_connector.store.account_tables import login_throttle
-from tests.integration.test_scale_out import _answers, _free_port, _wait
+from tests.integration.test_scale_out import _answers, _wait
+from tests.network import free_port
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = [
@@ -68,8 +69,8 @@ def _test_config(guide: str, http: int, https: int, upstreams: list[int], folder
 @pytest.fixture
 def stack(engine, database_url, tmp_path):
     """nginx with the guide's configuration, in front of two `serve` web processes."""
-    http, https = _free_port(), _free_port()
-    webs = [_free_port(), _free_port()]
+    http, https = free_port(), free_port()
+    webs = [free_port(), free_port()]
     env = {**os.environ, "LRS_CONNECTOR_DATABASE_URL": database_url,
            "LRS_CONNECTOR_DATA_DIR": str(tmp_path), "LRS_CONNECTOR_SECRET_KEY": SECRET_KEY,
            "LRS_CONNECTOR_PROXY_HOPS": "1", "LRS_CONNECTOR_WEB_WORKERS": "1",
