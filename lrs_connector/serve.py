@@ -89,10 +89,12 @@ def load_worker(settings: Settings) -> Flask:
 
 def prepare_metrics_folder(settings: Settings) -> None:
     """Web processes share counters through files in one folder, emptied at each start.
-    Must run before anything imports prometheus_client in this process."""
+    Must run before anything imports prometheus_client in this process. Two `serve`s started
+    at once on one data_dir must not fail here (one would find the folder the other made);
+    they would share counters, so give each its own data_dir (docs/deploy.md)."""
     folder = Path(settings.resolved_data_dir) / "prometheus"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
