@@ -8,7 +8,6 @@ The configuration reference in docs/configuration.md is generated from these dec
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -354,7 +353,6 @@ def listening_on(settings: Settings, host: str | None, port: int | None) -> Sett
     return changed
 
 
-_IRI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _DATABASE_EXAMPLES = (
     "sqlite:////var/lib/lrs-connector/lrs-connector.db or "
     "postgresql+psycopg://user:password@host/dbname"
@@ -455,24 +453,22 @@ def load_settings(
         _check_database_url(converted["database_url"], origins["database_url"])
     if "public_base_url" in converted:
         _check_base_url(converted["public_base_url"], origins["public_base_url"])
-    if converted.get("framework_iri") and not _IRI_SCHEME.match(converted["framework_iri"]):
-        raise SettingsError(f"{origins['framework_iri']}: framework_iri must be an absolute IRI")
+    if converted.get("framework_iri"):
+        from lrs_connector.frameworks.documents import is_iri
+
+        if not is_iri(converted["framework_iri"]):
+            raise SettingsError(
+                f"{origins['framework_iri']}: framework_iri must be an absolute IRI"
+            )
     if converted.get("quarantine_normalisations"):
-        from lrs_connector.intake.normalise import NormaliseError, check_names
+        from lrs_connector.intake.normalise import NormaliseError, check_iri_base, check_names
 
         try:
             check_names(converted["quarantine_normalisations"])
+            if "activity-id-to-iri" in converted["quarantine_normalisations"]:
+                check_iri_base(converted.get("normalise_activity_iri_base", ""))
         except NormaliseError as exc:
             raise SettingsError(f"{origins['quarantine_normalisations']}: {exc}") from None
-        base = converted.get("normalise_activity_iri_base", "")
-        if "activity-id-to-iri" in converted["quarantine_normalisations"] and not _IRI_SCHEME.match(
-            base
-        ):
-            raise SettingsError(
-                f"{origins['quarantine_normalisations']}: activity-id-to-iri needs the setting "
-                "normalise_activity_iri_base (an absolute IRI such as "
-                "https://lms.example.org/activities/)"
-            )
     if converted.get("lms_targets"):
         from lrs_connector.lms.config import TargetConfigError, check_all
 

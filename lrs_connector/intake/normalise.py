@@ -44,13 +44,18 @@ def _activities(statement: dict) -> Iterator[dict]:
                         yield item
 
 
-def activity_id_to_iri(statement: dict, iri_base: str) -> dict:
-    """`course-12` becomes `<iri_base>course-12`; ids that are already IRIs stay."""
+def check_iri_base(iri_base: str) -> None:
+    """NormaliseError unless `activity-id-to-iri` has an absolute IRI to put in front."""
     if not iri_base or not _SCHEME.match(iri_base):
         raise NormaliseError(
             "activity-id-to-iri needs the setting normalise_activity_iri_base "
             "(an absolute IRI such as https://lms.example.org/activities/)"
         )
+
+
+def activity_id_to_iri(statement: dict, iri_base: str) -> dict:
+    """`course-12` becomes `<iri_base>course-12`; ids that are already IRIs stay."""
+    check_iri_base(iri_base)
     for activity in _activities(statement):
         value = activity.get("id")
         if isinstance(value, str) and not _SCHEME.match(value):

@@ -224,10 +224,7 @@ class Puller:
         named: int | None = None
         if name is not None:
             with database.read(self.engine) as conn:
-                found = sources.get(conn, name)
-            if not found.enabled:
-                raise sources.PullSourceError(f"pull source {name!r} is disabled")
-            named = found.id
+                named = sources.get_enabled(conn, name).id
         while not stop.is_set():
             with database.read(self.engine) as conn:
                 if once:

@@ -176,11 +176,9 @@ def pull(ctx: click.Context, source: str | None, once: bool, metrics_host: str,
     if source is not None:  # refused before anything starts, with or without --once
         with database.read(engine) as conn:
             try:
-                found = store.get(conn, source)
+                store.get_enabled(conn, source)
             except store.PullSourceError as exc:
                 raise click.ClickException(str(exc)) from None
-        if not found.enabled:
-            raise click.ClickException(f"pull source {source!r} is disabled")
     if not once:  # a long-running poller logs like the web service does
         logs.configure(settings.log_level, settings.log_format)
         worker_metrics.start(metrics_host, metrics_port)

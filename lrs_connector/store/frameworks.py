@@ -272,13 +272,10 @@ def check_usable(conn: Connection, framework: Framework) -> None:
     version = mapping.published_version(conn)
     if version is None:
         return
-    known = {*framework.competencies, *framework.dimensions}
-    missing = sorted(mapping.mapper(conn, version).targets() - known)
+    missing = mapping.targets_lacking(conn, version, framework)
     if missing:
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        shown = ", ".join(missing[:5]) + more
         raise NotUsable(
             f"framework {framework.iri} version {framework.version} would be the framework in "
-            f"force, but published mapping version {version} names targets it lacks: {shown}; "
+            f"force, but published mapping version {version} names targets it lacks: {missing}; "
             "publish rules without them first, or keep these targets"
         )

@@ -55,6 +55,16 @@ def known_targets(framework: Framework) -> frozenset[str]:
     return frozenset([*framework.competencies, *framework.dimensions])
 
 
+def targets_lacking(conn: Connection, version: int, framework: Framework) -> str | None:
+    """The targets of ``version`` that ``framework`` lacks, the first five listed (None when
+    it has them all): what stops publishing the version, or putting the framework in force."""
+    lacking = sorted(mapper(conn, version).targets() - known_targets(framework))
+    if not lacking:
+        return None
+    more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+    return ", ".join(lacking[:5]) + more
+
+
 _cache: dict[tuple[int, str], Mapper] = {}
 _cache_lock = threading.Lock()
 
@@ -125,11 +135,10 @@ def publish_version(conn: Connection, version: int, now: datetime) -> int | None
     if status == PUBLISHED:
         return None
     lock_versions(conn)  # against a framework import changing what is in force meanwhile
-    lacking = sorted(mapper(conn, version).targets() - known_targets(frameworks.in_force(conn)))
+    lacking = targets_lacking(conn, version, frameworks.in_force(conn))
     if lacking:
         raise TargetsMissing(
-            f"mapping version {version} names targets the framework in force lacks: "
-            f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''}"
+            f"mapping version {version} names targets the framework in force lacks: {lacking}"
         )
     previous = published_version(conn)
     if previous is not None:

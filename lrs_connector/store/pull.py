@@ -211,6 +211,14 @@ def get(conn: Connection, name: str) -> PullSource:
     return _row(row)
 
 
+def get_enabled(conn: Connection, name: str) -> PullSource:
+    """The source `name`, which must exist and be enabled (PullSourceError otherwise)."""
+    found = get(conn, name)
+    if not found.enabled:
+        raise PullSourceError(f"pull source {name!r} is disabled")
+    return found
+
+
 def by_id(conn: Connection, pull_id: int) -> PullSource:
     return _row(conn.execute(_select().where(pull_sources.c.id == pull_id)).one())
 
