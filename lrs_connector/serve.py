@@ -15,9 +15,12 @@ the same work twice. A worker that dies is started again, and with it what it ru
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import shutil
 import signal
+import time
 from functools import partial
 from pathlib import Path
 
@@ -125,6 +128,53 @@ def _stop_signals_end_starting_workers() -> None:
     )
 
 
+class MainLoopWakeUp:
+    """What granian's main process waits on between events (a stop signal, a worker's end).
+
+    Granian uses a threading.Event, set by its SIGTERM/SIGINT handler. A Python signal
+    handler runs in the main thread, between two steps of whatever it was doing; when that
+    was entering Event.wait (which holds the Event's lock for a moment before it sleeps), the
+    handler's Event.set waits for that lock, held by the thread it interrupted, and serve
+    hangs for ever with its web processes serving on. This one takes no lock: a flag, and a
+    byte down a pipe that the waiting thread watches, so it still wakes at once (a web
+    process that sees the stop signal itself must not end before serve has stopped it, or
+    serve reports that web process's end as a failure and exits with 1).
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        self._set = True
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: it is awake anyway
+            os.write(self._write, b"!")
+
+    def clear(self) -> None:
+        self._set = False
+        self._drain()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._set:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            select.select([self._read], [], [], remaining)
+            self._drain()  # a byte whose flag was cleared since: wait on
+        return True
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+
+
 def run(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop gracefully)."""
     from granian.constants import HTTPModes, Interfaces
@@ -147,6 +197,7 @@ def run(settings: Settings) -> None:
         log_dictconfig=_log_config(),
         log_access=False,
     )
+    server.main_loop_interrupt = MainLoopWakeUp()
     _stop_signals_end_starting_workers()
     server.serve(target_loader=partial(load_worker, settings), wrap_loader=False)
     if settings.embedded_processor:

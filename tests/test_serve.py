@@ -54,6 +54,7 @@ def _environment(database_url: str, data_dir: Path, port: int) -> dict[str, str]
         LRS_CONNECTOR_PORT=str(port),
         LRS_CONNECTOR_PROCESS_IDLE_SECONDS="0.05",
         LRS_CONNECTOR_LOG_FORMAT="json",
+        PYTHONFAULTHANDLER="1",  # _stopped: SIGABRT prints every thread's stack
     )
 
 
@@ -76,17 +77,42 @@ def serving(database_url: str, data_dir: Path, config: Path | None = None) -> It
     try:
         _wait_until_answering(base, process)
         yield Served(base, key, secret, process)
-    finally:  # never leave a server (and its processor) running against the test database
+    finally:
         if process.poll() is None:
             process.terminate()
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        except ValueError:  # the test read the output itself
-            pass
+        with contextlib.suppress(ValueError):  # ValueError: the test read the output itself
+            output = _stopped(process, 30)
     assert secret not in (output or ""), "a secret reached the logs"
+
+
+def _stopped(process: subprocess.Popen, seconds: float) -> str:
+    """serve's output once it has stopped. One that has not stopped within ``seconds`` fails
+    the test, with every thread's stack of serve and of each process it started (they run
+    with PYTHONFAULTHANDLER), and is killed with all of them: nothing may go on serving,
+    polling or processing against the test database while the next tests use it."""
+    try:
+        return process.communicate(timeout=seconds)[0]
+    except subprocess.TimeoutExpired:
+        pass
+    tree = [process.pid, *_descendants(process.pid)]
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGABRT)
+    time.sleep(1)
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    output = process.communicate(timeout=30)[0]
+    pytest.fail(f"serve did not stop within {seconds:.0f} s of SIGTERM; its stacks:\n"
+                + output[-30_000:])
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    with contextlib.suppress(OSError):
+        for child in _web_processes(pid):
+            found += [child, *_descendants(child)]
+    return found
 
 
 def _wait_until_answering(base: str, process: subprocess.Popen) -> None:
@@ -353,7 +379,7 @@ def test_a_processor_that_dies_is_started_again(server, database_url):
     expected = _expected_processors(server, database_url)
     assert until(lambda: len(_processors(server.process.pid) - processors) == expected)
     server.process.terminate()
-    output, _ = server.process.communicate(timeout=30)
+    output = _stopped(server.process, 30)
     assert "the processing process ended (exit code -9); another starts in 1 s" in output
 
 
@@ -365,7 +391,7 @@ def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
         served.process.wait(30)
         # serve waits for its processors (each finishes its batch) before it exits
         assert not any(_alive(pid) for pid in processors), "a processor outlived serve"
-        output, _ = served.process.communicate(timeout=30)
+        output = _stopped(served.process, 30)
         assert served.process.returncode == 0, output
         _assert_stopped_without_the_kill(time.monotonic() - started, output)
 
@@ -383,7 +409,7 @@ def test_stopping_every_process_at_once_starts_no_processor_again(database_url, 
         processors = _all_processors(served, database_url)
         for pid in {served.process.pid, *_web_processes(served.process.pid), *processors}:
             os.kill(pid, signal.SIGTERM)
-        output, _ = served.process.communicate(timeout=30)
+        output = _stopped(served.process, 30)
         assert served.process.returncode == 0, output
         assert "the processing process ended" not in output, output
         assert until(lambda: not any(_alive(pid) for pid in processors), 10)
@@ -399,7 +425,7 @@ def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
     time.sleep(2.5)  # longer than the first restart pause
     assert not _processors(server.process.pid)
     server.process.terminate()
-    output, _ = server.process.communicate(timeout=30)
+    output = _stopped(server.process, 30)
     assert "the processing process stopped (it was asked to)" in output
     assert "the processing process ended" not in output
 
@@ -438,7 +464,7 @@ def test_a_processor_stopped_during_a_stuck_batch_gives_it_up(database_url, tmp_
             time.sleep(2.5)  # longer than the first restart pause
             assert not _processors(served.process.pid)
         served.process.terminate()
-        output, _ = served.process.communicate(timeout=30)
+        output = _stopped(served.process, 30)
     assert f"did not finish within {STOP_SECONDS:.0f} s of the stop" in output
     assert "the processing process stopped (it was asked to)" in output
     assert "the processing process ended" not in output
@@ -478,5 +504,5 @@ def test_sigterm_while_the_web_processes_start(database_url, tmp_path):
         time.sleep(delay)
         started = time.monotonic()
         process.terminate()
-        output, _ = process.communicate(timeout=60)
+        output = _stopped(process, 60)
         _assert_stopped_without_the_kill(time.monotonic() - started, output)
