@@ -20,7 +20,9 @@ import os
 import select
 import shutil
 import signal
+import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -139,10 +141,15 @@ class MainLoopWakeUp:
     byte down a pipe that the waiting thread watches, so it still wakes at once (a web
     process that sees the stop signal itself must not end before serve has stopped it, or
     serve reports that web process's end as a failure and exits with 1).
+
+    ``stopping`` says whether a stop signal has come: granian clears the wake-up after it
+    has looked whether one came and before it starts a web process again, so a stop landing
+    between the two would be cleared away and serve would wait for ever; a stop keeps it set.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stopping: Callable[[], bool] = lambda: False) -> None:
         self._set = False
+        self._stopping = stopping
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
@@ -157,11 +164,11 @@ class MainLoopWakeUp:
         self._drain()
 
     def is_set(self) -> bool:
-        return self._set
+        return self._set or self._stopping()
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._set:
+        while not self.is_set():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
@@ -197,7 +204,10 @@ def run(settings: Settings) -> None:
         log_dictconfig=_log_config(),
         log_access=False,
     )
-    server.main_loop_interrupt = MainLoopWakeUp()
+    if not isinstance(getattr(server, "main_loop_interrupt", None), threading.Event):
+        raise RuntimeError("this granian has no main_loop_interrupt Event for serve to replace "
+                           "(see MainLoopWakeUp): check serve against its new version")
+    server.main_loop_interrupt = MainLoopWakeUp(stopping=lambda: server.interrupt_signal)
     _stop_signals_end_starting_workers()
     server.serve(target_loader=partial(load_worker, settings), wrap_loader=False)
     if settings.embedded_processor:

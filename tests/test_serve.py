@@ -44,6 +44,7 @@ class Served(NamedTuple):
     key: str
     secret: str
     process: subprocess.Popen
+    data_dir: Path
 
 
 def _environment(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
@@ -76,16 +77,15 @@ def serving(database_url: str, data_dir: Path, config: Path | None = None) -> It
     output = ""
     try:
         _wait_until_answering(base, process)
-        yield Served(base, key, secret, process)
+        yield Served(base, key, secret, process, data_dir)
     finally:
         if process.poll() is None:
             process.terminate()
-        with contextlib.suppress(ValueError):  # ValueError: the test read the output itself
-            output = _stopped(process, 30)
+        output = _stopped(process, 30, data_dir)
     assert secret not in (output or ""), "a secret reached the logs"
 
 
-def _stopped(process: subprocess.Popen, seconds: float) -> str:
+def _stopped(process: subprocess.Popen, seconds: float, data_dir: Path) -> str:
     """serve's output once it has stopped. One that has not stopped within ``seconds`` fails
     the test, with every thread's stack of serve and of each process it started (they run
     with PYTHONFAULTHANDLER), and is killed with all of them: nothing may go on serving,
@@ -94,24 +94,34 @@ def _stopped(process: subprocess.Popen, seconds: float) -> str:
         return process.communicate(timeout=seconds)[0]
     except subprocess.TimeoutExpired:
         pass
-    tree = [process.pid, *_descendants(process.pid)]
-    for pid in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGABRT)
-    time.sleep(1)
-    for pid in tree:
+    others = [pid for pid in _serving_from(data_dir) if pid != process.pid]
+    for group, pause in (([process.pid], 0.5), (others, 1.0)):  # serve's stacks first
+        for pid in group:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGABRT)
+        time.sleep(pause)
+    for pid in [process.pid, *_serving_from(data_dir)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    output = process.communicate(timeout=30)[0]
+    try:
+        output = process.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        output = "(its output stayed open)"
     pytest.fail(f"serve did not stop within {seconds:.0f} s of SIGTERM; its stacks:\n"
-                + output[-30_000:])
+                + output[:40_000])
 
 
-def _descendants(pid: int) -> list[int]:
+def _serving_from(data_dir: Path) -> list[int]:
+    """Every process started for a serve on ``data_dir`` (its web processes, and processors
+    even once orphaned: they are in sessions of their own), found by the environment they
+    inherited."""
+    marker = f"LRS_CONNECTOR_DATA_DIR={data_dir}\0".encode()
     found = []
-    with contextlib.suppress(OSError):
-        for child in _web_processes(pid):
-            found += [child, *_descendants(child)]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
     return found
 
 
@@ -141,7 +151,7 @@ def server(database_url, tmp_path):
 
 
 def test_tincan_client_posts_and_reads_back(server, database_url):
-    base, key, secret, _ = server
+    base, key, secret, *_ = server
     lrs = RemoteLRS(endpoint=base + "/xapi/", version="1.0.1", username=key, password=secret)
     statement = Statement(
         id=str(uuid.uuid4()),
@@ -250,7 +260,7 @@ def _processed(base: str) -> dict[str, float]:
 
 
 def test_plain_http_like_curl(server):
-    base, key, secret, _ = server
+    base, key, secret, *_ = server
     body = {
         "actor": {"mbox": "mailto:cy@example.org"},
         "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"},
@@ -379,7 +389,7 @@ def test_a_processor_that_dies_is_started_again(server, database_url):
     expected = _expected_processors(server, database_url)
     assert until(lambda: len(_processors(server.process.pid) - processors) == expected)
     server.process.terminate()
-    output = _stopped(server.process, 30)
+    output = _stopped(server.process, 30, server.data_dir)
     assert "the processing process ended (exit code -9); another starts in 1 s" in output
 
 
@@ -391,7 +401,7 @@ def test_sigterm_stops_serve_cleanly(database_url, tmp_path):
         served.process.wait(30)
         # serve waits for its processors (each finishes its batch) before it exits
         assert not any(_alive(pid) for pid in processors), "a processor outlived serve"
-        output = _stopped(served.process, 30)
+        output = _stopped(served.process, 30, served.data_dir)
         assert served.process.returncode == 0, output
         _assert_stopped_without_the_kill(time.monotonic() - started, output)
 
@@ -409,7 +419,7 @@ def test_stopping_every_process_at_once_starts_no_processor_again(database_url, 
         processors = _all_processors(served, database_url)
         for pid in {served.process.pid, *_web_processes(served.process.pid), *processors}:
             os.kill(pid, signal.SIGTERM)
-        output = _stopped(served.process, 30)
+        output = _stopped(served.process, 30, served.data_dir)
         assert served.process.returncode == 0, output
         assert "the processing process ended" not in output, output
         assert until(lambda: not any(_alive(pid) for pid in processors), 10)
@@ -425,7 +435,7 @@ def test_a_processor_asked_to_stop_is_not_started_again(server, database_url):
     time.sleep(2.5)  # longer than the first restart pause
     assert not _processors(server.process.pid)
     server.process.terminate()
-    output = _stopped(server.process, 30)
+    output = _stopped(server.process, 30, server.data_dir)
     assert "the processing process stopped (it was asked to)" in output
     assert "the processing process ended" not in output
 
@@ -464,7 +474,7 @@ def test_a_processor_stopped_during_a_stuck_batch_gives_it_up(database_url, tmp_
             time.sleep(2.5)  # longer than the first restart pause
             assert not _processors(served.process.pid)
         served.process.terminate()
-        output = _stopped(served.process, 30)
+        output = _stopped(served.process, 30, served.data_dir)
     assert f"did not finish within {STOP_SECONDS:.0f} s of the stop" in output
     assert "the processing process stopped (it was asked to)" in output
     assert "the processing process ended" not in output
@@ -504,5 +514,5 @@ def test_sigterm_while_the_web_processes_start(database_url, tmp_path):
         time.sleep(delay)
         started = time.monotonic()
         process.terminate()
-        output = _stopped(process, 60)
+        output = _stopped(process, 60, tmp_path)
         _assert_stopped_without_the_kill(time.monotonic() - started, output)
