@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
@@ -79,7 +79,7 @@ def save(
         mapping.lock_versions(conn)  # no mapping version published meanwhile (PostgreSQL)
         check_usable(conn, framework)
     document = dumps(framework)
-    now = datetime.now(UTC)
+    now = _import_time(conn, framework.iri)
     row = conn.execute(
         sa.select(
             frameworks.c.id, frameworks.c.document, frameworks.c.source, frameworks.c.imported_at
@@ -113,6 +113,18 @@ def save(
             )
         )
     return StoredFramework(framework.iri, framework.version, framework.name, source, now), True
+
+
+def _import_time(conn: Connection, iri: str) -> datetime:
+    """Now, or just after the latest import of ``iri`` if that looks later: the latest import
+    is the one in force, and the machine that made it may have a clock ahead of ours."""
+    now = datetime.now(UTC)
+    latest_import = conn.execute(
+        sa.select(sa.func.max(frameworks.c.imported_at)).where(frameworks.c.iri == iri)
+    ).scalar()
+    if latest_import is not None and latest_import >= now:
+        return latest_import + timedelta(milliseconds=1)
+    return now
 
 
 def list_frameworks(conn: Connection) -> list[StoredFramework]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -83,6 +83,20 @@ def test_an_imported_version_is_scored_after_a_recompute(
             "SELECT score FROM readiness_roles WHERE learner_id = :l AND role = :r"
         ), {"l": learner, "r": tm["iri"]}).scalar_one()
     assert round(stored, 1) == round(shown["ROLE.TM"], 1)
+
+
+def test_the_latest_import_is_in_force_when_an_earlier_one_had_a_clock_ahead(
+    client, admin_headers, engine
+):
+    assert _import(client, admin_headers, _document()).status_code == 201
+    ahead = datetime.now(UTC) + timedelta(hours=1)  # imported on a machine an hour fast
+    with database.write(engine) as conn:
+        conn.execute(frameworks.frameworks.update().values(imported_at=ahead))
+    assert _import(client, admin_headers, _document(version="1.2")).status_code == 201
+    with database.read(engine) as conn:
+        assert frameworks.in_force(conn).version == "1.2"
+        stored = {f.version: f.imported_at for f in frameworks.list_frameworks(conn)}
+    assert stored["1.2"] > stored["1.1"] == ahead
 
 
 def test_rules_may_name_what_only_the_framework_in_force_has(
