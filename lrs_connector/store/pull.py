@@ -227,10 +227,22 @@ def list_all(conn: Connection) -> list[PullSource]:
     return [_row(r) for r in conn.execute(_select().order_by(pull_sources.c.name))]
 
 
-def page(conn: Connection, *, after: str = "", limit: int = 100) -> list[PullSource]:
-    """Keyset page in name order (for the admin API and console): pass the last name seen."""
-    query = _select().where(pull_sources.c.name > after).order_by(pull_sources.c.name)
-    return [_row(r) for r in conn.execute(query.limit(limit))]
+def page(
+    conn: Connection, *, after: str = "", limit: int = 100, failing: bool | None = None
+) -> list[PullSource]:
+    """Keyset page in name order (for the admin API and console): pass the last name seen;
+    ``failing`` keeps only the sources whose latest attempt failed (True) or did not."""
+    query = _select().where(pull_sources.c.name > after)
+    if failing is not None:
+        failures = pull_sources.c.failures
+        query = query.where(failures > 0 if failing else failures == 0)
+    return [_row(r) for r in conn.execute(query.order_by(pull_sources.c.name).limit(limit))]
+
+
+def count_failing(conn: Connection) -> int:
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(pull_sources).where(pull_sources.c.failures > 0)
+    ).scalar_one()
 
 
 def set_enabled(conn: Connection, name: str, enabled: bool) -> PullSource:

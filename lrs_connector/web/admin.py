@@ -91,13 +91,15 @@ def _with_secret(out: dict, new) -> dict:
 @require_role("auditor")
 @operation(query=s.PullSourcesQuery, responses={200: s.PullSourcePage}, tags=PULL_SOURCES_TAG)
 def list_pull_sources(query: dict[str, Any]):
-    """LRSs the connector polls, by name: cursor, last success, last error, next attempt.
+    """LRSs the connector polls, by name: cursor, last success, last error, next attempt;
+    `failing=true` for the failing ones only.
 
     Never a credential: no username, password reference or `more` link.
     """
     after = after_cursor("pull-sources", query.get("cursor"), str, "")
     with database.read(_engine()) as conn:
-        rows = pull_store.page(conn, after=after, limit=query["limit"] + 1)
+        rows = pull_store.page(conn, after=after, limit=query["limit"] + 1,
+                               failing=query["failing"])
     rows, links = cursor_page(rows, limit=query["limit"], kind="pull-sources",
                               key=lambda p: p.name)
     return jsonify({"pull_sources": [p.status() for p in rows], **links})

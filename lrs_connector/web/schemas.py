@@ -120,7 +120,9 @@ class ToggleSourcePath(SourcePath):
     action = fields.String(required=True, validate=validate.OneOf(["enable", "disable"]))
 
 
-PullSourcesQuery = PageQuery
+class PullSourcesQuery(PageQuery):
+    failing = fields.Boolean(load_default=None, metadata={
+        "description": "true: only the sources whose latest attempt failed; false: the others"})
 
 
 class PullSource(Answer):

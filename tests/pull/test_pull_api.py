@@ -127,6 +127,32 @@ def test_pull_sources_page_by_name(client, auditor_headers, engine):
     assert foreign.status_code == 422
 
 
+def _fail(engine, name: str) -> None:
+    """What the puller records after a failed attempt (store.pull.claim, then finish)."""
+    with database.write(engine) as conn:
+        source = pull_store.get(conn, name)
+        assert pull_store.claim(conn, source.id, "test-owner", T0, 60)
+        pull_store.finish(conn, source.id, "test-owner", now=T0, error="502 Bad Gateway",
+                          retry_after=60)
+
+
+def test_failing_filters_pages_of_pull_sources(client, auditor_headers, engine):
+    with database.write(engine) as conn:
+        for name in ("a-lrs", "b-lrs", "c-lrs", "d-lrs", "e-lrs"):
+            pull_store.add(conn, name, f"https://{name}.example.org/xAPI/")
+    _fail(engine, "b-lrs")
+    _fail(engine, "d-lrs")
+    first = client.get("/api/v1/pull-sources?failing=true&limit=1", headers=auditor_headers).json
+    assert [p["name"] for p in first["pull_sources"]] == ["b-lrs"]
+    assert first["pull_sources"][0]["failing"] is True
+    second = client.get(first["next"], headers=auditor_headers).json
+    assert [p["name"] for p in second["pull_sources"]] == ["d-lrs"] and second["next"] is None
+    others = client.get("/api/v1/pull-sources?failing=false", headers=auditor_headers).json
+    assert [p["name"] for p in others["pull_sources"]] == ["a-lrs", "c-lrs", "e-lrs"]
+    wrong = client.get("/api/v1/pull-sources?failing=sometimes", headers=auditor_headers)
+    assert wrong.status_code == 400 and "failing" in wrong.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("path", ["/api/v1/pull-sources", "/api/v1/pull-sources/down-lrs",
                                   "/api/v1/pull-sources/nowhere"])
 def test_callers_need_an_api_token(client, engine, source_headers, down, path):

@@ -112,6 +112,19 @@ def test_pages_of_fifty_by_name(as_auditor, engine):
     assert "lrs-50" in second and "lrs-49</th>" not in second
 
 
+def test_failing_sources_of_every_page_are_listed_first(as_auditor, engine):
+    with database.write(engine) as conn:
+        for n in range(80):
+            pull_store.add(conn, f"lrs-{n:02d}", f"https://lrs{n}.example.org/xAPI/")
+    for n in range(55, 80):  # all after the first page
+        record_failure(engine, f"lrs-{n:02d}", "502 Bad Gateway", T0)
+    text = text_of(as_auditor.get(PAGE).get_data(as_text=True))
+    assert "Failing: 25 pull sources" in text
+    assert "The first 20 by name; GET /api/v1/pull-sources?failing=true lists them all" in text
+    assert "lrs-55: failing, 1 attempt in a row" in text
+    assert "lrs-74: failing" in text and "lrs-75: failing" not in text
+
+
 def test_signed_out_visitors_are_sent_to_sign_in(client, sources):
     answer = client.get(PAGE)
     assert answer.status_code == 302

@@ -202,21 +202,28 @@ def toggle_source():
 
 # --- pull sources ------------------------------------------------------------------------------
 
+# Failing pull sources listed above the table, from every page.
+FAILING_SHOWN = 20
+
 
 @bp.get("/pull-sources")
 @security.require_account("auditor")
 def pull_sources():
     """Callers: signed-in auditors and admins. LRSs the connector polls, by name (keyset pages
     of 50): cursor, last success, and for a failing one its error, since when, how many
-    attempts in a row and the next attempt. Never a credential (`PullSource.status()`)."""
+    attempts in a row and the next attempt; above them the failing sources of every page
+    (the first FAILING_SHOWN). Never a credential (`PullSource.status()`)."""
     raw = request.args.get("after", "")[:100]
     with database.read(_engine()) as conn:
         rows = pull_store.page(conn, after=raw, limit=PAGE_SIZE + 1)
+        failing = pull_store.page(conn, failing=True, limit=FAILING_SHOWN)
+        failing_count = (pull_store.count_failing(conn) if len(failing) == FAILING_SHOWN
+                         else len(failing))
     more = len(rows) > PAGE_SIZE
     rows = [p.status() for p in rows[:PAGE_SIZE]]
     return _render("admin_pull_sources.html", rows=rows, after=raw,
                    next_after=rows[-1]["name"] if more else None,
-                   failing=[p for p in rows if p["failing"]])
+                   failing=[p.status() for p in failing], failing_count=failing_count)
 
 
 # --- LMS targets -------------------------------------------------------------------------------
