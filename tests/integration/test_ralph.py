@@ -65,9 +65,9 @@ def wait_until(check, seconds: float, what: str):
 
 def answers(url: str) -> bool:
     try:
-        requests.get(url, timeout=1)
+        requests.get(url, timeout=5)
         return True
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or too busy starting to answer
         return False
 
 

@@ -27,6 +27,7 @@ from lrs_connector.store.holders import SOURCES
 from tests.conftest import POSTGRES_URL
 from tests.delivery.receiver import start as start_receiver
 from tests.network import free_port
+from tests.waiting import until
 
 pytestmark = [
     pytest.mark.slow,
@@ -155,10 +156,15 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
                 headers={"X-Experience-API-Version": "1.0.3",
                          "X-Request-Id": f"scale-{index}"}).status_code
 
-        launch("process0", "process")
-        launch("process1", "process")
-        launch("worker0", "worker", "--idle", "0.2")
-        launch("worker1", "worker", "--idle", "0.2")
+        # each worker answers on its metrics port once it is ready to take work: all four
+        # must be, or one that starts slowly may find everything taken already
+        metrics_ports = [free_port() for _ in range(4)]
+        launch("process0", "process", "--metrics-port", str(metrics_ports[0]))
+        launch("process1", "process", "--metrics-port", str(metrics_ports[1]))
+        launch("worker0", "worker", "--idle", "0.2", "--metrics-port", str(metrics_ports[2]))
+        launch("worker1", "worker", "--idle", "0.2", "--metrics-port", str(metrics_ports[3]))
+        for port in metrics_ports:
+            _wait(lambda port=port: _answers(port, "/metrics"), 60)
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(post, range(len(chunks)))) == {200}
 
@@ -172,6 +178,8 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
             return queued == 0 and waiting == 0 and busy == 0
 
         _wait(settled, 120)
+        # a worker writes its log line just after its commit: give the last ones time to land
+        until(lambda: _logged(logs) == (STATEMENTS, len(_deliveries(receiver))), 10)
     finally:
         for process in processes.values():
             process.terminate()
@@ -197,8 +205,7 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
                  for n in ("worker0", "worker1")}
     assert min(delivered.values()) > 0, delivered
     events = receiver.events()
-    headers = [r.headers["X-Lrs-Connector-Delivery"] for r in receiver.received
-               if r.body.get("event") != "ping"]
+    headers = [r.headers["X-Lrs-Connector-Delivery"] for r in _deliveries(receiver)]
     assert len(headers) == len(set(headers)) == sum(delivered.values())  # nothing twice
     assert {(e["learner"]["id"], e["readiness"]["role"]) for e in events} and \
         len({(e["learner"]["id"], e["readiness"]["role"]) for e in events}) == deliveries
@@ -213,8 +220,22 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
     assert set().union(*pushed) <= posted
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, path: str = "/healthz") -> bool:
     try:
-        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        return requests.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code == 200
     except requests.RequestException:
         return False
+
+
+def _logged(logs: dict[str, Path]) -> tuple[int, int]:
+    """Statements the processing workers logged as processed, deliveries the workers logged."""
+    text = {name: logs[name].read_text() for name in ("process0", "process1", "worker0", "worker1")}
+    processed = sum(int(m) for n in ("process0", "process1")
+                    for m in re.findall(r"processed a batch of (\d+)", text[n]))
+    delivered = sum(len(re.findall(r"delivered \d+ to hr", text[n]))
+                    for n in ("worker0", "worker1"))
+    return processed, delivered
+
+
+def _deliveries(receiver) -> list:
+    return [r for r in receiver.received if r.body.get("event") != "ping"]

@@ -141,7 +141,7 @@ def test_a_server_dribbling_its_answer_is_cut_off_at_the_timeout(headers_too, le
         with pytest.raises(LRSError, match=r"no answer within 1 s from http://127\.0\.0\.1"):
             LRSClient(lrs.base, timeout=1).fetch(lrs.base + "statements")
         elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 2.0
+    assert 0.9 <= elapsed < 6  # far below the 12 s, even on a busy machine
     assert lrs.requests == 1
 
 

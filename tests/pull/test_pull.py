@@ -20,6 +20,7 @@ from lrs_connector.store.pull_tables import pull_sources
 from lrs_connector.store.tables import quarantine, statements
 from tests.builders import statement, voiding
 from tests.pull.fake_lrs import BASE, DribblingLRS, FakeRalph
+from tests.waiting import until
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -373,7 +374,7 @@ def test_a_dribbling_lrs_fails_the_pull_at_the_timeout_and_the_cursor_stays(engi
         started = time.monotonic()
         result = puller.pull(slow.id)
         elapsed = time.monotonic() - started
-    assert elapsed < 3  # the whole answer would take 12 s
+    assert elapsed < 6  # the whole answer would take 12 s
     assert result.error == f"no answer within 1 s from {lrs.base}statements"
     after = state(engine, "slow")
     assert after.last_error == result.error and after.failures == 1
@@ -401,14 +402,16 @@ def test_absolute_more_links_with_the_default_port_are_followed(engine, puller, 
 
 def test_the_embedded_puller_pulls_due_sources_until_stopped(engine, ralph, source, settings):
     sent = add(ralph, 5)
+    before = set(threading.enumerate())
     stop = start_thread(engine, settings)
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=10)
-        while stored_ids(engine) != {s["id"] for s in sent} and datetime.now(UTC) < deadline:
-            threading.Event().wait(0.05)
+        # the pull has ended once the source has its next attempt (a write after the last page)
+        assert until(lambda: stored_ids(engine) == {s["id"] for s in sent}
+                     and state(engine).next_attempt_at is not None, 30)
     finally:
         stop.set()
-    assert stored_ids(engine) == {s["id"] for s in sent}
+        for thread in set(threading.enumerate()) - before:
+            thread.join(30)  # nothing may write after the test
     assert state(engine).next_attempt_at > datetime.now(UTC)
 
 

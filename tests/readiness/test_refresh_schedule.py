@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from lrs_connector import demo, processing
 from lrs_connector.store import database, schedule
 from lrs_connector.store.readiness_tables import readiness_roles
+from tests.waiting import until
 
 
 def test_a_job_is_claimed_once_per_period(engine):
@@ -52,11 +53,14 @@ def test_an_idle_processing_loop_runs_the_refresh_when_due(engine, settings):
             readiness_roles.c.learner_id == learner, readiness_roles.c.role == role
         ).values(score=score + 5.0))
     stop = threading.Event()
-    timer = threading.Timer(1.0, stop.set)
-    timer.start()
-    processing.run(engine, batch_size=10, idle_seconds=0.05, stop=stop, refresh_hours=24.0)
-    timer.cancel()
-    ran = schedule.last_run(engine, "readiness-refresh")
+    loop = threading.Thread(target=processing.run, args=(engine,), kwargs=dict(
+        batch_size=10, idle_seconds=0.05, stop=stop, refresh_hours=24.0))
+    loop.start()
+    try:
+        ran = until(lambda: schedule.last_run(engine, "readiness-refresh"), 30)
+    finally:
+        stop.set()
+        loop.join(30)
     assert ran is not None and abs(datetime.now(UTC) - ran) < timedelta(minutes=1)
     with database.read(engine) as conn:
         stored = conn.execute(sa.select(readiness_roles.c.score).where(

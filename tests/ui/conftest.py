@@ -185,6 +185,17 @@ def browser():
         launched.close()
 
 
+def expect(locator):
+    """Playwright's web-first assertion: it waits (up to 15 s, for busy CI machines) until it
+    holds. A click that follows a link only waits for the next page to start loading, so
+    what it shows is looked for with this, not with is_visible() or count(), which do not
+    wait."""
+    from playwright.sync_api import expect as web_first
+
+    web_first.set_options(timeout=15_000)
+    return web_first(locator)
+
+
 @pytest.fixture
 def artifacts(tmp_path) -> Path:
     """Where screenshots go: $LRS_CONNECTOR_TEST_ARTIFACTS, else the test's tmp folder."""

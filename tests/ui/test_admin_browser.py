@@ -17,7 +17,7 @@ from lrs_connector.lms.delivery import Dispatcher, Policy
 from lrs_connector.store import database, outbox
 from lrs_connector.store.learner_tables import learner_aliases, learners
 from lrs_connector.store.lms_tables import deliveries
-from tests.ui.conftest import ADMIN_PASSWORD
+from tests.ui.conftest import ADMIN_PASSWORD, expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.webhook_targets]
 
@@ -72,7 +72,7 @@ def test_admin_runs_the_console(page, live_server, admin, engine, receiver, deli
     assert "/console/admin/sources" in page.url and secret not in page.url
     page.screenshot(path=artifacts / "admin-source-secret.png", full_page=True)
     page.get_by_role("link", name="Back to the sources").click()
-    assert page.get_by_role("row", name=re.compile("learning-locker")).is_visible()
+    expect(page.get_by_role("row", name=re.compile("learning-locker"))).to_be_visible()
     assert secret not in page.content()
     page.screenshot(path=artifacts / "admin-sources.png", full_page=True)
 
@@ -80,7 +80,7 @@ def test_admin_runs_the_console(page, live_server, admin, engine, receiver, deli
     page.get_by_role("link", name="LMS targets").click()
     page.get_by_role("button", name="Check hr").click()
     assert page.get_by_role("status").first.inner_text() == "Check of hr: everything is fine."
-    assert page.get_by_text("accepted a signed ping (200)").is_visible()
+    expect(page.get_by_text("accepted a signed ping (200)")).to_be_visible()
     page.screenshot(path=artifacts / "admin-targets.png", full_page=True)
 
     # Outbox: retry one dead letter; once sent again, the receiver gets it
@@ -95,7 +95,7 @@ def test_admin_runs_the_console(page, live_server, admin, engine, receiver, deli
     page.get_by_role("button", name=f"Retry delivery {delivery_id}", exact=True).click()
     assert page.get_by_role("status").inner_text() == f"Delivery {delivery_id} is queued again."
     assert page.url.endswith("/console/admin/outbox?status=dead&target=hr")
-    assert page.locator(f"#delivery-{delivery_id}").count() == 0
+    expect(page.locator(f"#delivery-{delivery_id}")).to_have_count(0)
     Dispatcher(engine, {"hr": delivered["hr"]}, Policy()).drain()
     assert [e["delivery"] for e in receiver.events()][-1] == delivery_id
     with database.read(engine) as conn:
@@ -109,7 +109,7 @@ def test_admin_runs_the_console(page, live_server, admin, engine, receiver, deli
     page.get_by_role("button", name=f"Link learner {learner}", exact=True).click()
     assert page.get_by_role("status").inner_text().startswith(
         f"Learner {learner} is linked to user u-4711 at hr;")
-    assert page.get_by_text("No unresolved learners.").is_visible()
+    expect(page.get_by_text("No unresolved learners.")).to_be_visible()
     with database.read(engine) as conn:
         assert outbox.cached_user(conn, "hr", learner).user_id == "u-4711"
 
@@ -123,14 +123,14 @@ def test_admin_runs_the_console(page, live_server, admin, engine, receiver, deli
     page.get_by_label("Learner to keep").fill(str(keep))
     page.get_by_label("Learner to merge into it").fill(alias)
     page.get_by_role("button", name="Preview the merge").click()
-    assert page.get_by_role("heading", name="What the merge does").is_visible()
-    assert page.get_by_role("table", name=f"Learner {away} into learner {keep}").is_visible()
+    expect(page.get_by_role("heading", name="What the merge does")).to_be_visible()
+    expect(page.get_by_role("table", name=f"Learner {away} into learner {keep}")).to_be_visible()
     page.screenshot(path=artifacts / "admin-merge-preview.png", full_page=True)
     page.get_by_role("button", name=f"Merge learner {away} into learner {keep}").click()
     assert page.get_by_role("status").inner_text().startswith(
         f"Learner {away} is merged into learner {keep}:")
     page.get_by_role("link", name=f"Open learner {keep}'s readiness page").click()
-    assert page.get_by_role("heading", name="Readiness per role").is_visible()
+    expect(page.get_by_role("heading", name="Readiness per role")).to_be_visible()
     with database.read(engine) as conn:
         merged = conn.execute(sa.select(learners.c.merged_into).where(learners.c.id == away))
         assert merged.scalar() == keep

@@ -61,7 +61,7 @@ def data(app, client, engine, demo_learner, source_headers):
     }])
     while processing.process_batch(engine, 500):
         pass
-    return {"learner": demo_learner, "ours": [s["id"] for s in ours]}
+    return {"learner": demo_learner, "ours": [s["id"] for s in ours], "now": now}
 
 
 def _ids(page: str) -> list[str]:
@@ -187,7 +187,7 @@ def test_filters_by_learner_and_time_range(as_auditor, engine, data):
         seen |= set(_ids(page))
         url = _older(page)
     assert seen == expected
-    oldest = (datetime.now(UTC) - timedelta(days=402)).date()
+    oldest = (data["now"] - timedelta(days=402)).date()  # the fixture's day, even past midnight
     page = as_auditor.get(f"/console/audit/statements?since={oldest}&until={oldest}")
     assert _ids(page.get_data(as_text=True)) == [data["ours"][2]]
     page = as_auditor.get(f"/console/audit/statements?verb={DOODLED}&since="

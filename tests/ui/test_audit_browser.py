@@ -14,7 +14,7 @@ from lrs_connector.mapping import bundled
 from lrs_connector.store import database
 from lrs_connector.store import mapping as mapping_store
 from lrs_connector.web.ui import audit
-from tests.ui.conftest import ADMIN_PASSWORD, AUDITOR_PASSWORD
+from tests.ui.conftest import ADMIN_PASSWORD, AUDITOR_PASSWORD, expect
 from tests.ui.test_browser import _sign_in
 
 pytestmark = pytest.mark.slow
@@ -54,15 +54,15 @@ def test_auditor_finds_explains_and_previews_then_admin_publishes(
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**/console/audit/statements?**")
     rows = page.locator("table.audit-table tbody tr")
-    assert rows.count() >= 1
+    expect(rows.first).to_be_attached()
     assert all(t == "completed" for t in page.locator(
         "table.audit-table tbody tr td:nth-child(3)").all_inner_texts())
     page.screenshot(path=artifacts / "audit-statements-filtered.png", full_page=True)
 
     rows.first.get_by_role("link", name="Explain").click()
-    assert page.get_by_role("heading", name="Rules").is_visible()
-    assert page.locator("tr.matched").count() >= 1
-    assert page.get_by_role("heading", name="Evidence created").is_visible()
+    expect(page.get_by_role("heading", name="Rules")).to_be_visible()
+    expect(page.locator("tr.matched").first).to_be_attached()
+    expect(page.get_by_role("heading", name="Evidence created")).to_be_visible()
     assert "match." in page.locator("tr.failed td").nth(1).inner_text()
     page.screenshot(path=artifacts / "audit-statement.png", full_page=True)
 
@@ -70,14 +70,14 @@ def test_auditor_finds_explains_and_previews_then_admin_publishes(
     assert page.get_by_role("heading", level=1).inner_text().startswith("Rules of mapping")
     page.screenshot(path=artifacts / "audit-rules.png", full_page=True)
     page.get_by_role("navigation", name="Audit").get_by_role("link", name="Coverage").click()
-    assert page.get_by_role("heading", name="Unmapped activities").is_visible()
+    expect(page.get_by_role("heading", name="Unmapped activities")).to_be_visible()
     page.screenshot(path=artifacts / "audit-coverage.png", full_page=True)
 
     page.get_by_role("navigation", name="Audit").get_by_role("link", name="What-if").click()
     page.get_by_label("Draft version").select_option(str(draft))
     page.get_by_role("button", name="Preview").click()
-    assert page.get_by_role("heading", name="Changes per competency and learner").is_visible()
-    assert page.get_by_role("link", name=f"Publish version {draft}…").count() == 0  # auditor
+    expect(page.get_by_role("heading", name="Changes per competency and learner")).to_be_visible()
+    expect(page.get_by_role("link", name=f"Publish version {draft}…")).to_have_count(0)  # auditor
     page.screenshot(path=artifacts / "audit-whatif.png", full_page=True)
     assert errors == []  # the CSP blocked nothing the pages need
 

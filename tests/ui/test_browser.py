@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from lrs_connector.accounts import throttle
-from tests.ui.conftest import AUDITOR_PASSWORD
+from tests.ui.conftest import AUDITOR_PASSWORD, expect
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_auditor_reaches_a_learner_page_from_the_console(
     page.wait_for_url(f"{live_server}/console/learners")
     page.screenshot(path=artifacts / "console-learners.png", full_page=True)
     page.locator(f'a[href="/console/learners/{demo_learner}"]').click()
-    assert page.get_by_role("heading", name="Readiness per role").is_visible()
+    expect(page.get_by_role("heading", name="Readiness per role")).to_be_visible()
     page.screenshot(path=artifacts / "console-learner.png", full_page=True)
     page.get_by_role("button", name="Sign out").click()
     assert page.get_by_role("status").inner_text() == "You have signed out."
@@ -67,17 +67,17 @@ def test_learner_page_by_link_is_readable_and_keyboard_navigable(
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"
     chart = page.get_by_role("img", name="Proficiency per dimension")
-    assert chart.is_visible()
-    assert page.locator("svg.bars text.bar-value").count() >= 1
-    assert page.get_by_role("heading", name="Competencies and evidence").is_visible()
-    assert page.locator("table.evidence tbody tr").count() >= 1
+    expect(chart).to_be_visible()
+    expect(page.locator("svg.bars text.bar-value").first).to_be_attached()
+    expect(page.get_by_role("heading", name="Competencies and evidence")).to_be_visible()
+    expect(page.locator("table.evidence tbody tr").first).to_be_attached()
     assert errors == []  # the CSP blocked nothing the page needs
     page.screenshot(path=artifacts / "learner.png", full_page=True)
 
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent")
     assert focused == "Skip to main content"
-    assert page.get_by_role("link", name="Skip to main content").is_visible()
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_visible()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     page.keyboard.press("Tab")  # the next stop is inside the main content

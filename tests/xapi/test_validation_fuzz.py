@@ -70,7 +70,7 @@ def _check(value: object) -> None:
         assert all(isinstance(p.path, str) and isinstance(p.rule, str) for p in result)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSON)
 def test_random_json_never_raises(value: object) -> None:
     _check(value)
@@ -87,7 +87,7 @@ def _containers(node: object, out: list) -> None:
             _containers(v, out)
 
 
-@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.booleans())
 def test_mutated_statement_never_raises(data: st.DataObject, nested: bool) -> None:
     stmt = full_statement()
