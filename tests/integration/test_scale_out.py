@@ -179,7 +179,7 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
 
         _wait(settled, 120)
         # a worker writes its log line just after its commit: give the last ones time to land
-        until(lambda: _logged(logs) == (STATEMENTS, len(_deliveries(receiver))), 10)
+        until(lambda: _logged_totals(logs) == (STATEMENTS, len(_deliveries(receiver))), 10)
     finally:
         for process in processes.values():
             process.terminate()
@@ -197,12 +197,8 @@ def test_two_web_two_processing_two_delivery_workers(engine, database_url, tmp_p
     assert stored == STATEMENTS
     keys, roles = _outcome(engine)
     assert keys and roles and (keys, roles) == _one_process(statements, tmp_path)
-    # each worker logs every batch it committed ("processed a batch of N statement(s)")
-    processed = {n: sum(int(m) for m in re.findall(r"processed a batch of (\d+)", text[n]))
-                 for n in ("process0", "process1")}
+    processed, delivered = _logged(logs)
     assert sum(processed.values()) == STATEMENTS and min(processed.values()) > 0, processed
-    delivered = {n: len(re.findall(r"delivered \d+ to hr", text[n]))
-                 for n in ("worker0", "worker1")}
     assert min(delivered.values()) > 0, delivered
     events = receiver.events()
     headers = [r.headers["X-Lrs-Connector-Delivery"] for r in _deliveries(receiver)]
@@ -227,14 +223,20 @@ def _answers(port: int, path: str = "/healthz") -> bool:
         return False
 
 
-def _logged(logs: dict[str, Path]) -> tuple[int, int]:
-    """Statements the processing workers logged as processed, deliveries the workers logged."""
-    text = {name: logs[name].read_text() for name in ("process0", "process1", "worker0", "worker1")}
-    processed = sum(int(m) for n in ("process0", "process1")
-                    for m in re.findall(r"processed a batch of (\d+)", text[n]))
-    delivered = sum(len(re.findall(r"delivered \d+ to hr", text[n]))
-                    for n in ("worker0", "worker1"))
+def _logged(logs: dict[str, Path]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per processing worker, the statements it logged as processed ("processed a batch of N
+    statement(s)" after each commit); per delivery worker, the deliveries it logged."""
+    processed = {n: sum(int(m) for m in re.findall(r"processed a batch of (\d+)",
+                                                   logs[n].read_text()))
+                 for n in ("process0", "process1")}
+    delivered = {n: len(re.findall(r"delivered \d+ to hr", logs[n].read_text()))
+                 for n in ("worker0", "worker1")}
     return processed, delivered
+
+
+def _logged_totals(logs: dict[str, Path]) -> tuple[int, int]:
+    processed, delivered = _logged(logs)
+    return sum(processed.values()), sum(delivered.values())
 
 
 def _deliveries(receiver) -> list:

@@ -13,6 +13,7 @@ from lrs_connector.store import database
 from lrs_connector.store import pull as pull_store
 from lrs_connector.store.holders import SOURCES, TOKENS
 from tests.network import free_port
+from tests.pull.attempts import record_failure
 
 PASSWORD = "lrs-password-that-must-stay-hidden"
 USERNAME = "connector-user-at-the-lrs"
@@ -127,21 +128,12 @@ def test_pull_sources_page_by_name(client, auditor_headers, engine):
     assert foreign.status_code == 422
 
 
-def _fail(engine, name: str) -> None:
-    """What the puller records after a failed attempt (store.pull.claim, then finish)."""
-    with database.write(engine) as conn:
-        source = pull_store.get(conn, name)
-        assert pull_store.claim(conn, source.id, "test-owner", T0, 60)
-        pull_store.finish(conn, source.id, "test-owner", now=T0, error="502 Bad Gateway",
-                          retry_after=60)
-
-
 def test_failing_filters_pages_of_pull_sources(client, auditor_headers, engine):
     with database.write(engine) as conn:
         for name in ("a-lrs", "b-lrs", "c-lrs", "d-lrs", "e-lrs"):
             pull_store.add(conn, name, f"https://{name}.example.org/xAPI/")
-    _fail(engine, "b-lrs")
-    _fail(engine, "d-lrs")
+    record_failure(engine, "b-lrs", "502 Bad Gateway", T0)
+    record_failure(engine, "d-lrs", "502 Bad Gateway", T0)
     first = client.get("/api/v1/pull-sources?failing=true&limit=1", headers=auditor_headers).json
     assert [p["name"] for p in first["pull_sources"]] == ["b-lrs"]
     assert first["pull_sources"][0]["failing"] is True

@@ -11,6 +11,7 @@ import pytest
 
 from lrs_connector.store import database
 from lrs_connector.store import pull as pull_store
+from tests.pull.attempts import record_failure
 
 PAGE = "/console/admin/pull-sources"
 PASSWORD = "lrs-password-that-must-stay-hidden"
@@ -22,15 +23,6 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def text_of(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
-
-
-def record_failure(engine, name: str, error: str, now: datetime, retry_after: float = 240):
-    """What the puller records after a failed attempt (store.pull.claim, then finish)."""
-    with database.write(engine) as conn:
-        source = pull_store.get(conn, name)
-        assert pull_store.claim(conn, source.id, "test-owner", now, 60)
-        pull_store.finish(conn, source.id, "test-owner", now=now, error=error,
-                          retry_after=retry_after)
 
 
 @pytest.fixture
